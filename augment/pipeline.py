@@ -1,0 +1,86 @@
+"""The stages of a run, each recorded in the manifest and skipped on a rerun when its inputs match.
+
+prepare: read and validate the table, detect the schema, clean rows, split, fit preprocessing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from augment.data import read_table, resolve_source
+from augment.preprocess import Preprocessor
+from augment.rows import RowReport, clean_rows
+from augment.runs import RunDir, file_hash, read_json, value_hash, write_json
+from augment.schema import Schema, SchemaOverrides, detect_schema
+from augment.split import load_split, save_split, split_rows
+
+
+@dataclass
+class PrepareConfig:
+    seed: int = 0
+    group_by: str | None = None
+    schema_file: str | None = None
+    target: str | None = None
+    roles: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+
+    def overrides(self) -> SchemaOverrides:
+        return SchemaOverrides.from_sources(self.schema_file, self.target, self.roles, self.entities)
+
+
+def load_and_detect(data: str, overrides: SchemaOverrides) -> tuple[pd.DataFrame, Schema, pd.DataFrame, RowReport]:
+    """The raw table, its schema, the cleaned working copy and the row report."""
+    df = read_table(data)
+    schema = detect_schema(df, overrides)
+    clean, report = clean_rows(df, schema)
+    return df, schema, clean, report
+
+
+def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
+    run = RunDir(out)
+    source = resolve_source(data)
+    schema_hash = file_hash(config.schema_file) if config.schema_file else None
+    inputs = value_hash({"data": file_hash(source), "config": asdict(config), "schema_file": schema_hash})
+    if run.stage_is_current("prepare", inputs):
+        tqdm.write(f"prepare: up to date in {run.path}")
+        return run
+    started = time.time()
+    df, schema, clean, report = load_and_detect(data, config.overrides())
+    split = split_rows(clean, schema.target, config.seed, config.group_by)
+    run.path.mkdir(parents=True, exist_ok=True)
+    schema.save(run.file("schema.json"))
+    outputs = ["schema.json", *save_split(run, split)]
+    preprocessor = Preprocessor().fit(clean.loc[split["train"]], schema)
+    write_json(run.file("preprocess.json"), preprocessor.to_dict())
+    outputs.append("preprocess.json")
+    run.update_manifest(data={"source": str(data), "path": str(source), "sha256": file_hash(source), "rows": len(df)})
+    run.record_stage(
+        "prepare",
+        inputs,
+        outputs,
+        started,
+        config=asdict(config),
+        rows=report.to_dict(),
+        split_sizes={name: len(ids) for name, ids in split.items()},
+    )
+    return run
+
+
+def load_prepared(run: RunDir) -> tuple[pd.DataFrame, Schema, dict, pd.DataFrame]:
+    """What later stages need from `prepare`: the raw table, the schema, the split, the clean rows."""
+    manifest = run.manifest()
+    if "prepare" not in manifest.get("stages", {}):
+        run.require("schema.json", hint="run `python -m augment fit DATA --out RUN` first")
+    df = read_table(manifest["data"]["path"])
+    schema = Schema.load(run.file("schema.json"))
+    clean, _ = clean_rows(df, schema)
+    return df, schema, load_split(run), clean
+
+
+def load_preprocessor(run: RunDir) -> Preprocessor:
+    return Preprocessor.from_dict(read_json(run.file("preprocess.json")))

@@ -1,0 +1,135 @@
+"""The run directory: atomic writes, content hashes, and the manifest that makes stages resumable.
+
+A stage is recorded in manifest.json with the hash of its inputs and the files it wrote. A rerun
+skips a stage whose record matches and whose outputs still exist, so a crash loses at most the
+stage that was running; every file appears under its final name only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from augment.errors import UserError
+
+MANIFEST = "manifest.json"
+SPLIT_NAMES = ("train", "validation", "test")
+VERSIONED_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "transformers", "peft")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def value_hash(value: Any) -> str:
+    """A stable hash of any JSON-able value (configs, input hashes) for stage records."""
+    text = json.dumps(value, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+class RunDir:
+    """One run's folder and its manifest."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def file(self, *parts: str) -> Path:
+        return self.path.joinpath(*parts)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.file(MANIFEST)
+
+    def manifest(self) -> dict[str, Any]:
+        if self.manifest_path.is_file():
+            return read_json(self.manifest_path)
+        return {"stages": {}}
+
+    def update_manifest(self, **fields: Any) -> None:
+        manifest = self.manifest()
+        manifest.update(fields)
+        manifest.setdefault("versions", package_versions())
+        manifest.setdefault("command", sys.argv)
+        write_json(self.manifest_path, manifest)
+
+    def stage_is_current(self, stage: str, inputs_hash: str) -> bool:
+        """True when `stage` finished with these inputs and all its outputs are still present."""
+        record = self.manifest().get("stages", {}).get(stage)
+        if not record or record.get("inputs_hash") != inputs_hash or record.get("status") != "done":
+            return False
+        return all(self.file(name).exists() for name in record.get("outputs", []))
+
+    def record_stage(self, stage: str, inputs_hash: str, outputs: list[str], started: float, **info: Any) -> None:
+        manifest = self.manifest()
+        manifest.setdefault("stages", {})[stage] = {
+            "status": "done",
+            "inputs_hash": inputs_hash,
+            "outputs": outputs,
+            "seconds": round(time.time() - started, 2),
+            **info,
+        }
+        manifest["versions"] = package_versions()
+        write_json(self.manifest_path, manifest)
+
+    def require(self, *parts: str, hint: str) -> Path:
+        path = self.file(*parts)
+        if not path.exists():
+            raise UserError(f"{path}: not found; {hint}")
+        return path

@@ -1,0 +1,1 @@
+"""Fidelity of a synthetic table against a real one: tabular, text, privacy and utility."""

@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from augment.__main__ import main
+from augment.cli import run_cli
+from augment.runs import RunDir
+
+
+def cli(*argv):
+    return run_cli(main, [str(a) for a in argv])
+
+
+def test_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "augment", "--help"], capture_output=True, text=True, check=True)
+    for command in ("inspect", "fit", "sample", "filter", "run", "export"):
+        assert command in out.stdout
+    for module in ("train", "evaluate"):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "--seed" in result.stdout
+
+
+def test_bad_input_is_one_line_status_2_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "augment", "inspect", str(tmp_path / "nope.csv")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "nope.csv" in result.stderr
+
+
+def test_inspect_womens_clothing(capsys):
+    assert cli("inspect", "womens-clothing") == 0
+    out = capsys.readouterr().out
+    assert "target: Rating" in out
+    assert "entity (detected): Clothing ID -> Department Name, Class Name" in out
+    assert "not an attribute: Division Name" in out
+
+
+def test_inspect_json_and_write_schema(tmp_path, capsys, behavior_csv):
+    assert cli("inspect", behavior_csv, "--json", "--write-schema", tmp_path / "s.json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["target"] == "rating"
+    assert {e["key"] for e in report["entities"]} == {"user_id", "item_id"}
+    assert json.loads((tmp_path / "s.json").read_text()) == report["schema"]
+
+
+@pytest.mark.parametrize(
+    "argv, culprit",
+    [
+        (["--role", "age=ordinal"], "ordinal"),
+        (["--target", "nope"], "nope"),
+        (["--entity", "user_id"], "--entity"),
+        (["--schema", "missing.json"], "missing.json"),
+    ],
+)
+def test_bad_flags(behavior_csv, capsys, argv, culprit):
+    assert cli("inspect", behavior_csv, *argv) == 2
+    assert culprit in capsys.readouterr().err
+
+
+def test_fit_prepare_writes_run_and_resumes(tmp_path, behavior_csv, capsys):
+    out = tmp_path / "run"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare", "--seed", 3) == 0
+    run = RunDir(out)
+    for name in ("schema.json", "split/train.ids", "split/validation.ids", "split/test.ids", "preprocess.json"):
+        assert run.file(name).is_file()
+    manifest = run.manifest()
+    assert manifest["stages"]["prepare"]["config"]["seed"] == 3
+    first = run.file("split/train.ids").read_text()
+    capsys.readouterr()
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare", "--seed", 3) == 0
+    assert "prepare: up to date" in capsys.readouterr().out
+    assert run.manifest()["stages"]["prepare"] == manifest["stages"]["prepare"]
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare", "--seed", 4) == 0
+    assert run.file("split/train.ids").read_text() != first
+
+
+def test_config_file_sets_defaults_and_flags_win(tmp_path, behavior_csv):
+    config = tmp_path / "c.toml"
+    config.write_text('seed = 5\n[fit]\ngroup_by = "user_id"\n')
+    out = tmp_path / "run"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare", "--config", config) == 0
+    recorded = RunDir(out).manifest()["stages"]["prepare"]["config"]
+    assert recorded["seed"] == 5 and recorded["group_by"] == "user_id"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare", "--config", config, "--seed", 6) == 0
+    assert RunDir(out).manifest()["stages"]["prepare"]["config"]["seed"] == 6
+
+
+def test_config_unknown_key(tmp_path, behavior_csv, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("epochs_typo = 5\n")
+    assert cli("inspect", behavior_csv, "--config", config) == 2
+    assert "epochs_typo" in capsys.readouterr().err
+
+
+def test_export_layout_reads_back(tmp_path, behavior_csv, behavior_df):
+    out = tmp_path / "run"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare") == 0
+    assert cli("export", "--run", out, "--out", tmp_path / "export") == 0
+    parts = {name: pd.read_parquet(tmp_path / "export" / f"{name}.parquet") for name in ("train", "validation", "test")}
+    assert sum(len(p) for p in parts.values()) == len(behavior_df)
+    assert not parts["test"]["is_synthetic"].any()

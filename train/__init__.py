@@ -1,0 +1,1 @@
+"""Downstream rating models: does training on real + synthetic rows beat real rows alone?"""
