@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from augment.cli import Parser, add_common, apply_config, run_cli
+from augment.errors import UserError
 
 DATA_HELP = "a CSV, Parquet or JSONL file, or a built-in dataset name (womens-clothing)"
 
@@ -23,6 +25,13 @@ def add_schema_flags(parser: Parser) -> None:
         "--entity", dest="entities", action="append", default=[], metavar="KEY=A,B",
         help="declare an entity: the key column and the attributes it determines (repeatable)",
     )
+
+
+def add_training_flags(parser: Parser) -> None:
+    parser.add_argument("--profile", choices=["quick", "full"], default="quick",
+                        help="quick: at most 60 GAN epochs (default); full: at most 300")
+    parser.add_argument("--epochs", type=int, metavar="N", help="most GAN epochs (default: from --profile); "
+                        "the epoch with the best validation quality is kept")
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
@@ -47,6 +56,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--stage", choices=["prepare", "tabular", "text", "all"], default="all",
                    help="how far to go: prepare (schema and split only), tabular, text, all (default)")
     p.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
+    add_training_flags(p)
     add_schema_flags(p)
     add_common(p)
 
@@ -69,9 +79,8 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("data", metavar="DATA", help=DATA_HELP)
     p.add_argument("--out", required=True, metavar="RUN")
     p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
-    p.add_argument("--profile", choices=["quick", "full"], default="quick",
-                   help="quick: minutes on 2 cores (default); full: longer training for best fidelity")
     p.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN in one split")
+    add_training_flags(p)
     add_schema_flags(p)
     add_common(p)
 
@@ -113,22 +122,59 @@ def _prepare_config(args):
 
 
 def cmd_fit(args) -> int:
-    from augment.pipeline import prepare
+    from augment.pipeline import fit_tabular, prepare
 
+    if args.stage == "text":
+        return _not_built("fit --stage text")
     run = prepare(args.data, args.out, _prepare_config(args))
-    if args.stage != "prepare":
-        return _not_built(f"fit --stage {args.stage}")
     print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
+    if args.stage in ("tabular", "all"):
+        fit_tabular(run, args.seed, args.profile, args.epochs)
+        print(f"tabular GAN in {run.file('models/tabular')}")
+    if args.stage == "all":
+        print("the text generator is not built yet: fit stopped after the tabular stage")
     return 0
 
 
 def cmd_run(args) -> int:
-    from augment.pipeline import prepare
+    from augment.data import write_table
+    from augment.pipeline import fit_tabular, prepare
+    from augment.tabular.synthesizer import TabularGAN
 
     run = prepare(args.data, args.out, _prepare_config(args))
-    print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
-    print("the generator stages are not built yet: this run stops after prepare")
+    fit_tabular(run, args.seed, args.profile, args.epochs)
+    rows = TabularGAN.load(run.file("models/tabular")).sample(args.rows, seed=args.seed)
+    path = write_table(rows, run.file("synthetic_tabular.parquet"))
+    print(f"run directory: {run.path}")
+    print(f"  {args.rows} synthetic rows (behavior fields): {path}")
+    print("the text, filter and report stages are not built yet: this run stops after the tabular GAN")
     return 0
+
+
+def cmd_sample(args) -> int:
+    from augment.data import table_format, write_table
+    from augment.runs import RunDir
+    from augment.tabular.synthesizer import TabularGAN
+
+    if args.with_text:
+        return _not_built("sample --with-text")
+    table_format(Path(args.out))  # a bad extension fails before any work
+    run = RunDir(args.run)
+    folder = run.require("models", "tabular", "config.json", hint="fit it with `python -m augment fit DATA "
+                         f"--out {args.run} --stage tabular`").parent
+    rows = TabularGAN.load(folder).sample(args.rows, parse_conditions(args.condition), args.balance, args.seed)
+    print(write_table(rows, args.out))
+    return 0
+
+
+def parse_conditions(items: list[str]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--condition {item!r}: expected COLUMN=VALUE, e.g. --condition Rating=1")
+        conditions[name] = value
+    return conditions
 
 
 def cmd_export(args) -> int:
@@ -147,7 +193,7 @@ def _not_built(what: str) -> int:
 COMMANDS = {
     "inspect": cmd_inspect,
     "fit": cmd_fit,
-    "sample": lambda args: _not_built("sample"),
+    "sample": cmd_sample,
     "filter": lambda args: _not_built("filter"),
     "run": cmd_run,
     "export": cmd_export,

@@ -1,6 +1,7 @@
 """The stages of a run, each recorded in the manifest and skipped on a rerun when its inputs match.
 
 prepare: read and validate the table, detect the schema, clean rows, split, fit preprocessing.
+tabular: fit the conditional GAN on the train split (validation picks the epoch).
 """
 
 from __future__ import annotations
@@ -68,6 +69,34 @@ def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
         rows=report.to_dict(),
         split_sizes={name: len(ids) for name, ids in split.items()},
     )
+    return run
+
+
+PROFILES = {"quick": {"epochs": 60, "patience": 8}, "full": {"epochs": 300, "patience": 15}}
+TABULAR_DIR = "models/tabular"
+
+
+def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None) -> RunDir:
+    from augment.tabular.synthesizer import GANConfig, TabularGAN
+
+    settings = dict(PROFILES[profile])
+    if epochs is not None:
+        settings["epochs"] = epochs
+    config = GANConfig(**settings)
+    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
+    inputs = value_hash({"prepare": prepared, "seed": seed, "config": asdict(config)})
+    if run.stage_is_current("tabular", inputs):
+        tqdm.write(f"tabular: up to date in {run.file(TABULAR_DIR)}")
+        return run
+    started = time.time()
+    _, schema, split, clean = load_prepared(run)
+    gan = TabularGAN(config, seed).fit(clean.loc[split["train"]], schema, clean.loc[split["validation"]])
+    gan.save(run.file(TABULAR_DIR))
+    outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
+    best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
+    run.record_stage("tabular", inputs, outputs, started, config=asdict(config), seed=seed,
+                     epochs_trained=len(gan.history), best_epoch=gan.best_epoch,
+                     validation_quality=best.get("validation_quality"))
     return run
 
 

@@ -1,0 +1,1 @@
+"""The conditional tabular GAN: data transformer, condition sampler, entity keys, networks, synthesizer."""

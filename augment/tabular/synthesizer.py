@@ -1,0 +1,283 @@
+"""The conditional tabular GAN: `fit` on the train split, `sample` rows, `save` and `load`.
+
+Columns by role: numerical, datetime and a continuous target are continuous; categorical, boolean
+and a target with few levels (a 1-5 rating) are discrete and can be conditioned on; an id column is
+drawn as a real key through its entity (see entities.py); text is left to the text generator.
+Training keeps the generator of the epoch with the best validation quality (SDMetrics-style
+shapes and pair trends against the real validation split), and stops early when it stalls.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from augment.errors import UserError
+from augment.runs import atomic_path, read_json, write_json
+from augment.schema import Schema
+from augment.tabular.entities import KeyDrawer
+from augment.tabular.model import Critic, Generator, activate, condition_loss
+from augment.tabular.sampler import ConditionSampler
+from augment.tabular.transformer import DataTransformer
+from evaluate.tabular import quality
+
+MIN_TRAIN_ROWS = 50
+MAX_TARGET_LEVELS = 20  # a target with at most this many integer values is discrete (conditionable)
+SAMPLE_CHUNK = 5000
+
+
+@dataclass
+class GANConfig:
+    epochs: int = 300  # the most; early stopping usually ends sooner
+    batch_size: int = 500
+    pac: int = 10
+    noise_dim: int = 128
+    generator_dims: tuple[int, ...] = (256, 256)
+    critic_dims: tuple[int, ...] = (256, 256)
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-6
+    gp_weight: float = 10.0
+    gumbel_tau: float = 0.2
+    eval_every: int = 2  # epochs between validation scores
+    patience: int = 10  # evaluations without improvement before stopping; 0 trains all epochs
+    eval_rows: int = 2000
+    mixture_rows: int = 5000  # rows per column the Gaussian mixtures are fit on
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GANConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in ("generator_dims", "critic_dims"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
+
+
+@dataclass
+class ColumnPlan:
+    continuous: list[str] = field(default_factory=list)
+    discrete: list[str] = field(default_factory=list)
+    entities: list[tuple[str, list[str]]] = field(default_factory=list)  # key, attributes
+    output: list[str] = field(default_factory=list)  # every column the GAN produces, in schema order
+
+    @classmethod
+    def from_schema(cls, schema: Schema, train: pd.DataFrame) -> ColumnPlan:
+        plan = cls()
+        for column in schema.columns:
+            if column.role == "text":
+                continue
+            plan.output.append(column.name)
+            values = train[column.name]
+            if column.role == "id":
+                entity = schema.entity_for(column.name)
+                plan.entities.append((column.name, list(entity.attributes) if entity else []))
+            elif column.role in ("categorical", "boolean") or values.nunique() < 2:
+                plan.discrete.append(column.name)
+            elif column.role == "target" and column.dtype == "int" and values.nunique() <= MAX_TARGET_LEVELS:
+                plan.discrete.append(column.name)
+            else:
+                plan.continuous.append(column.name)
+        return plan
+
+
+class TabularGAN:
+    def __init__(self, config: GANConfig | None = None, seed: int = 0):
+        self.config = config or GANConfig()
+        self.seed = seed
+        self.history: list[dict] = []
+        self.best_epoch = 0
+
+    # ------------------------------------------------------------------------------------ fit
+
+    def fit(self, train: pd.DataFrame, schema: Schema, validation: pd.DataFrame | None = None,
+            progress: bool = True) -> TabularGAN:
+        if len(train) < MIN_TRAIN_ROWS:
+            raise UserError(
+                f"the tabular GAN needs at least {MIN_TRAIN_ROWS} train rows, got {len(train)}; "
+                "use a larger table (the train split is 70% of the usable rows)"
+            )
+        cfg = self.config
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        noise_gen = torch.Generator().manual_seed(self.seed)
+        train = train.reset_index(drop=True)
+        self.plan = ColumnPlan.from_schema(schema, train)
+        self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
+        self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
+                                                 cfg.mixture_rows)
+        self.key_drawers = [
+            KeyDrawer.fit(train, key, attributes, [a for a in attributes if a in self.plan.continuous])
+            for key, attributes in self.plan.entities
+        ]
+        sampler = ConditionSampler.for_training(self.transformer, train)
+        self.sampler = ConditionSampler(self.transformer)
+        data = torch.from_numpy(self.transformer.transform(train, rng))
+        spans = self.transformer.spans
+        slices = self._discrete_slices()
+
+        self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
+        critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
+                                 weight_decay=cfg.weight_decay)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
+                                 weight_decay=cfg.weight_decay)
+
+        batch = max(cfg.pac, min(cfg.batch_size, len(train)) // cfg.pac * cfg.pac)
+        steps = max(1, len(train) // batch)
+        best_score, best_state, stale = -np.inf, None, 0
+        bar = tqdm(range(1, cfg.epochs + 1), desc="tabular GAN", unit="epoch", disable=not progress)
+        started = time.time()
+        for epoch in bar:
+            self.generator.train()
+            for _ in range(steps):
+                cond_np, mask_np, rows = sampler.sample_training(batch, rng)
+                cond, mask = torch.from_numpy(cond_np), torch.from_numpy(mask_np)
+                real = torch.cat([data[rows], cond], dim=1)
+
+                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen)
+                fake = activate(self.generator(noise, cond), spans, cfg.gumbel_tau, False, noise_gen)
+                fake = torch.cat([fake, cond], dim=1)
+                loss_c = critic(fake.detach()).mean() - critic(real).mean()
+                penalty = critic.gradient_penalty(real, fake.detach(), noise_gen)
+                opt_c.zero_grad(set_to_none=True)
+                (loss_c + cfg.gp_weight * penalty).backward()
+                opt_c.step()
+
+                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen)
+                raw = self.generator(noise, cond)
+                fake = torch.cat([activate(raw, spans, cfg.gumbel_tau, False, noise_gen), cond], dim=1)
+                loss_g = -critic(fake).mean() + condition_loss(raw, cond, mask, slices)
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+
+            record = {"epoch": epoch, "loss_g": round(loss_g.item(), 4), "loss_critic": round(loss_c.item(), 4),
+                      "seconds": round(time.time() - started, 2)}
+            if validation is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+                record["validation_quality"] = round(self._score(validation), 5)
+                if record["validation_quality"] > best_score:
+                    best_score, stale, self.best_epoch = record["validation_quality"], 0, epoch
+                    best_state = copy.deepcopy(self.generator.state_dict())
+                else:
+                    stale += 1
+            self.history.append(record)
+            bar.set_postfix({k: v for k, v in record.items() if k in ("loss_g", "loss_critic", "validation_quality")}
+                            | {"best": self.best_epoch})
+            if cfg.patience and stale >= cfg.patience:
+                break
+        if best_state is not None:
+            self.generator.load_state_dict(best_state)
+        else:
+            self.best_epoch = len(self.history)
+        self.critic = critic
+        return self
+
+    def _discrete_slices(self) -> list[tuple[int, int, int]]:
+        """(start in the data matrix, width, start in the condition vector) per conditionable column."""
+        offsets = self.transformer.discrete_offsets()
+        return [(offsets[c.name], len(c.categories), int(self.sampler.offsets[j]))
+                for j, c in enumerate(self.sampler.columns)]
+
+    def _score(self, validation: pd.DataFrame) -> float:
+        synthetic = self.sample(min(self.config.eval_rows, max(len(validation), 100)), seed=self.seed + 1)
+        columns = self.plan.continuous + self.plan.discrete
+        return quality(validation[columns], synthetic[columns], self.plan.continuous, self.plan.discrete).quality
+
+    # --------------------------------------------------------------------------------- sample
+
+    def sample(self, n: int, conditions: dict[str, object] | None = None, balance: str | None = None,
+               seed: int = 0) -> pd.DataFrame:
+        """Exactly `n` rows; every row satisfies `conditions` (no reject loop)."""
+        if n < 1:
+            raise UserError(f"--rows {n}: must be at least 1")
+        conditions = conditions or {}
+        self._check_condition_columns(conditions, balance)
+        rng = np.random.default_rng(seed)
+        noise_gen = torch.Generator().manual_seed(seed)
+        spans = self.transformer.spans
+        discrete_conditions = {k: v for k, v in conditions.items() if k in self.plan.discrete}
+        self.sampler.resolve(discrete_conditions)  # unknown values fail before any work
+        parts = []
+        self.generator.eval()
+        for start in range(0, n, SAMPLE_CHUNK):
+            size = min(SAMPLE_CHUNK, n - start)
+            cond_np, mask_np, codes = self.sampler.sample_conditions(size, discrete_conditions, balance, rng)
+            with torch.no_grad():
+                noise = torch.randn(size, self.config.noise_dim, generator=noise_gen)
+                raw = self.generator(noise, torch.from_numpy(cond_np))
+                out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).numpy()
+            rows = self.transformer.inverse_transform(out)
+            # The generator is trained to honour conditions; setting them makes the count exact.
+            for j, column in enumerate(self.sampler.columns):
+                forced = mask_np[:, j] & ((column.name in discrete_conditions) | (column.name == balance))
+                if forced.any():
+                    rows.loc[forced, column.name] = pd.Series(
+                        [column.categories[c] for c in codes[forced, j]], index=rows.index[forced], dtype=object
+                    )
+            for drawer in self.key_drawers:
+                rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
+            parts.append(rows)
+        return self._typed(pd.concat(parts, ignore_index=True)[self.plan.output])
+
+    def _check_condition_columns(self, conditions: dict[str, object], balance: str | None) -> None:
+        for name in [*conditions, *([balance] if balance else [])]:
+            if name not in self.plan.discrete:
+                flag = "--balance" if name == balance else "--condition"
+                valid = ", ".join(self.plan.discrete) or "(none)"
+                raise UserError(f"{flag} {name}: not a column that can be conditioned on; discrete columns: {valid}")
+
+    def _typed(self, df: pd.DataFrame) -> pd.DataFrame:
+        for name in df.columns:
+            _, dtype = self.dtypes[name]
+            values = df[name]
+            if dtype == "bool":
+                df[name] = values.astype("boolean") if values.isna().any() else values.astype(bool)
+            elif dtype == "int":
+                df[name] = values.astype("Int64") if values.isna().any() else values.astype(np.int64)
+            elif dtype == "float":
+                df[name] = values.astype(float)
+        return df
+
+    # ---------------------------------------------------------------------------- save/load
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, module in (("generator", self.generator), ("critic", self.critic)):
+            with atomic_path(folder / f"{name}.safetensors") as tmp:
+                save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+        write_json(folder / "config.json", {
+            "config": asdict(self.config),
+            "seed": self.seed,
+            "plan": asdict(self.plan),
+            "dtypes": self.dtypes,
+            "transformer": self.transformer.to_dict(),
+            "key_drawers": [d.to_dict() for d in self.key_drawers],
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+        })
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TabularGAN:
+        folder = Path(folder)
+        meta = read_json(folder / "config.json")
+        gan = cls(GANConfig.from_dict(meta["config"]), meta["seed"])
+        gan.plan = ColumnPlan(**meta["plan"])
+        gan.dtypes = {k: tuple(v) for k, v in meta["dtypes"].items()}
+        gan.transformer = DataTransformer.from_dict(meta["transformer"])
+        gan.key_drawers = [KeyDrawer(**d) for d in meta["key_drawers"]]
+        gan.sampler = ConditionSampler(gan.transformer)
+        gan.best_epoch, gan.history = meta["best_epoch"], meta["history"]
+        cfg = gan.config
+        gan.generator = Generator(cfg.noise_dim, gan.sampler.width, cfg.generator_dims, gan.transformer.width)
+        gan.generator.load_state_dict(load_file(str(folder / "generator.safetensors")))
+        gan.critic = Critic(gan.transformer.width + gan.sampler.width, cfg.critic_dims, cfg.pac)
+        gan.critic.load_state_dict(load_file(str(folder / "critic.safetensors")))
+        return gan
