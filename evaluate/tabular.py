@@ -109,10 +109,16 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], 
             score = contingency_similarity(r, s, REAL_ASSOCIATION_THRESHOLD)
         if not np.isnan(score):
             pairs[f"{a} | {b}"] = score
-    shape_score = float(np.nanmean(list(shapes.values()))) if shapes else float("nan")
-    pair_score = float(np.nanmean(list(pairs.values()))) if pairs else float("nan")
-    overall = float(np.nanmean([shape_score, pair_score]))
+    shape_score = _mean(shapes.values())
+    pair_score = _mean(pairs.values())
+    overall = _mean([shape_score, pair_score])
     return QualityScores(overall, shape_score, pair_score, shapes, pairs)
+
+
+def _mean(scores) -> float:
+    """Mean of the scores that could be computed; NaN when none could."""
+    finite = [s for s in scores if not np.isnan(s)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _numeric(values: pd.Series) -> pd.Series:

@@ -104,3 +104,19 @@ def test_export_layout_reads_back(tmp_path, behavior_csv, behavior_df):
     parts = {name: pd.read_parquet(tmp_path / "export" / f"{name}.parquet") for name in ("train", "validation", "test")}
     assert sum(len(p) for p in parts.values()) == len(behavior_df)
     assert not parts["test"]["is_synthetic"].any()
+
+
+def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys):
+    out = tmp_path / "run"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "tabular", "--epochs", 2) == 0
+    stage = RunDir(out).manifest()["stages"]["tabular"]
+    assert stage["epochs_trained"] == 2 and stage["best_epoch"] in (1, 2)
+    rows_file = tmp_path / "rows.csv"
+    assert cli("sample", "--run", out, "--rows", 50, "--condition", "rating=1", "--out", rows_file) == 0
+    rows = pd.read_csv(rows_file)
+    assert len(rows) == 50 and (rows["rating"] == 1).all()
+    capsys.readouterr()
+    assert cli("sample", "--run", out, "--rows", 5, "--condition", "rating=9", "--out", rows_file) == 2
+    assert "valid values: 1, 2, 3, 4, 5" in capsys.readouterr().err
+    assert cli("sample", "--run", tmp_path / "nothing", "--rows", 5, "--out", rows_file) == 2
+    assert "--stage tabular" in capsys.readouterr().err

@@ -108,6 +108,8 @@ class TabularGAN:
         rng = np.random.default_rng(self.seed)
         noise_gen = torch.Generator().manual_seed(self.seed)
         train = train.reset_index(drop=True)
+        if validation is not None and validation.empty:
+            validation = None
         self.plan = ColumnPlan.from_schema(schema, train)
         self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
         self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
