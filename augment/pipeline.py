@@ -72,7 +72,8 @@ def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
     return run
 
 
-PROFILES = {"quick": {"epochs": 60, "patience": 8}, "full": {"epochs": 300, "patience": 15}}
+# patience counts validation scores (every 2 epochs) without improvement
+PROFILES = {"quick": {"epochs": 60, "patience": 15}, "full": {"epochs": 300, "patience": 25}}
 TABULAR_DIR = "models/tabular"
 
 
