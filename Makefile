@@ -25,5 +25,9 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/tabular_gan.py
+
 clean:
 	rm -rf runs .pytest_cache
