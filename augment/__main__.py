@@ -27,11 +27,17 @@ def add_schema_flags(parser: Parser) -> None:
     )
 
 
-def add_training_flags(parser: Parser) -> None:
+def add_fit_flags(parser: Parser) -> None:
+    """What `fit` and `run` share: the data, the run directory, the split, training and schema flags."""
+    parser.add_argument("data", metavar="DATA", help=DATA_HELP)
+    parser.add_argument("--out", required=True, metavar="RUN", help="run directory (created; reruns resume)")
+    parser.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
     parser.add_argument("--profile", choices=["quick", "full"], default="quick",
                         help="quick: at most 60 GAN epochs (default); full: at most 300")
     parser.add_argument("--epochs", type=int, metavar="N", help="most GAN epochs (default: from --profile); "
                         "the epoch with the best validation quality is kept")
+    add_schema_flags(parser)
+    add_common(parser)
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
@@ -51,14 +57,9 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     add_common(p, seed=False)
 
     p = sub["fit"] = commands.add_parser("fit", help="validate and split DATA, then fit the generators into RUN")
-    p.add_argument("data", metavar="DATA", help=DATA_HELP)
-    p.add_argument("--out", required=True, metavar="RUN", help="run directory (created; reruns resume)")
     p.add_argument("--stage", choices=["prepare", "tabular", "text", "all"], default="all",
                    help="how far to go: prepare (schema and split only), tabular, text, all (default)")
-    p.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
-    add_training_flags(p)
-    add_schema_flags(p)
-    add_common(p)
+    add_fit_flags(p)
 
     p = sub["sample"] = commands.add_parser("sample", help="draw synthetic rows from a fitted run")
     p.add_argument("--run", required=True, metavar="RUN")
@@ -76,13 +77,8 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     add_common(p)
 
     p = sub["run"] = commands.add_parser("run", help="the whole job: fit, sample, write text, filter, report")
-    p.add_argument("data", metavar="DATA", help=DATA_HELP)
-    p.add_argument("--out", required=True, metavar="RUN")
     p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
-    p.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN in one split")
-    add_training_flags(p)
-    add_schema_flags(p)
-    add_common(p)
+    add_fit_flags(p)
 
     p = sub["export"] = commands.add_parser("export", help="write train/validation/test files for other trainers")
     p.add_argument("--run", required=True, metavar="RUN")

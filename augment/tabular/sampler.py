@@ -108,7 +108,7 @@ class ConditionSampler:
                 value = value.strip().lower() in TRUE_VALUES if value.strip().lower() in KNOWN_BOOLEANS else value
             key = category_key(value)
             if key not in lookup:
-                valid = ", ".join(str(c) for c in self.columns[j].categories)
+                valid = ", ".join(str(c) for c in self.columns[j].categories if c is not None)
                 raise UserError(f"--condition {name}={value}: unknown value; valid values: {valid}")
             fixed[j] = lookup[key]
         return fixed
