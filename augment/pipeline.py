@@ -114,3 +114,14 @@ def load_prepared(run: RunDir) -> tuple[pd.DataFrame, Schema, dict, pd.DataFrame
 
 def load_preprocessor(run: RunDir) -> Preprocessor:
     return Preprocessor.from_dict(read_json(run.file("preprocess.json")))
+
+
+def report_tabular(run: RunDir, synthetic: pd.DataFrame, seed: int) -> Path:
+    """The fidelity report of synthetic behavior rows against the real test split, in RUN/report/."""
+    from evaluate.report import measure, write_report
+
+    df, schema, split, _ = load_prepared(run)
+    tabular = Schema([c for c in schema.columns if c.role != "text"], schema.entities)
+    real = df.iloc[split["test"]][tabular.names].reset_index(drop=True)
+    results = measure(real, synthetic[tabular.names], tabular, seed)
+    return write_report(results, real, synthetic[tabular.names], tabular, run.file("report"))

@@ -1,4 +1,4 @@
-"""`python -m evaluate`: the fidelity report of a synthetic table. Not built yet (issue 6)."""
+"""`python -m evaluate`: the fidelity report of a synthetic table against a real one."""
 
 from __future__ import annotations
 
@@ -22,10 +22,18 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from augment.data import read_table
+    from augment.schema import Schema, detect_schema
+    from evaluate.report import measure, write_report
+
     parser = build_parser()
-    apply_config(parser, parser.parse_args(argv), "evaluate")
-    sys.stderr.write("error: the fidelity report is not built yet in this version\n")
-    return 1
+    args = apply_config(parser, parser.parse_args(argv), "evaluate")
+    real, synthetic = read_table(args.real), read_table(args.synthetic)
+    schema = Schema.load(args.schema) if args.schema else detect_schema(real)
+    results = measure(real, synthetic, schema, args.seed)
+    out = write_report(results, real, synthetic, schema, args.out)
+    print(f"report: {out / 'report.html'} (also report.json, report.md)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ class QualityScores:
 
 
 def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
-    real, synthetic = _numeric(real).dropna(), _numeric(synthetic).dropna()
+    real, synthetic = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
     if real.empty or synthetic.empty:
         return float("nan")
     statistic = ks_2samp(real.round(KS_DECIMALS), synthetic.round(KS_DECIMALS)).statistic
@@ -63,7 +63,7 @@ def correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame, threshol
     """1 - |r_real - r_synthetic| / 2; NaN when the real |r| is not above `threshold`."""
 
     def corr(df: pd.DataFrame) -> float:
-        both = df.apply(_numeric).dropna()
+        both = df.apply(numeric_values).dropna()
         return both.iloc[:, 0].corr(both.iloc[:, 1])
 
     r, s = corr(real), corr(synthetic)
@@ -92,7 +92,7 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], 
     for name in continuous:
         shapes[name] = ks_complement(real[name], synthetic[name])
     for name in discrete:
-        shapes[name] = tv_complement(_as_key(real[name]), _as_key(synthetic[name]))
+        shapes[name] = tv_complement(level_keys(real[name]), level_keys(synthetic[name]))
     kinds = {name: "c" for name in continuous} | {name: "d" for name in discrete}
     columns = [name for name in real.columns if name in kinds]
     binned_real = {name: _bin(real[name]) for name in continuous}
@@ -102,9 +102,9 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], 
         if kinds[a] == kinds[b] == "c":
             score = correlation_similarity(real[[a, b]], synthetic[[a, b]], REAL_CORRELATION_THRESHOLD)
         else:
-            r = pd.DataFrame({a: binned_real.get(a, _as_key(real[a])), b: binned_real.get(b, _as_key(real[b]))})
+            r = pd.DataFrame({a: binned_real.get(a, level_keys(real[a])), b: binned_real.get(b, level_keys(real[b]))})
             s = pd.DataFrame(
-                {a: binned_synthetic.get(a, _as_key(synthetic[a])), b: binned_synthetic.get(b, _as_key(synthetic[b]))}
+                {a: binned_synthetic.get(a, level_keys(synthetic[a])), b: binned_synthetic.get(b, level_keys(synthetic[b]))}
             )
             score = contingency_similarity(r, s, REAL_ASSOCIATION_THRESHOLD)
         if not np.isnan(score):
@@ -121,19 +121,19 @@ def _mean(scores) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def _numeric(values: pd.Series) -> pd.Series:
+def numeric_values(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("int64").where(values.notna()).astype(float)
     return pd.to_numeric(values, errors="coerce").astype(float)
 
 
-def _as_key(values: pd.Series) -> pd.Series:
+def level_keys(values: pd.Series) -> pd.Series:
     """Discrete values compared by their text, so 1, 1.0 and True/'True' line up across tables."""
     return values.map(lambda v: None if pd.isna(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v))
 
 
 def _bin(values: pd.Series) -> pd.Series:
-    numbers = _numeric(values)
+    numbers = numeric_values(values)
     edges = np.histogram_bin_edges(numbers.dropna()) if numbers.notna().any() else np.array([0.0, 1.0])
     return pd.Series(np.digitize(numbers, bins=edges), index=values.index)
 
@@ -155,9 +155,9 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[
 
     both = pd.concat([real[continuous + discrete], synthetic[continuous + discrete]], ignore_index=True)
     for name in continuous:
-        both[name] = _numeric(both[name])
+        both[name] = numeric_values(both[name])
     for name in discrete:
-        both[name] = _as_key(both[name]).fillna("\x00null")
+        both[name] = level_keys(both[name]).fillna("\x00null")
     labels = np.r_[np.ones(len(real)), np.zeros(len(synthetic))]
     features = ColumnTransformer([
         ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), continuous),

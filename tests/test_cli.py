@@ -120,3 +120,11 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     assert "valid values: 1, 2, 3, 4, 5" in capsys.readouterr().err
     assert cli("sample", "--run", tmp_path / "nothing", "--rows", 5, "--out", rows_file) == 2
     assert "--stage tabular" in capsys.readouterr().err
+
+
+def test_run_writes_rows_and_report(tmp_path, behavior_csv):
+    out = tmp_path / "run"
+    assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 80) == 0
+    assert len(pd.read_parquet(out / "synthetic_tabular.parquet")) == 80
+    for name in ("report.html", "report.json", "report.md"):
+        assert (out / "report" / name).is_file()

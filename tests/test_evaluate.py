@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment.cli import run_cli
+from augment.schema import detect_schema
+from evaluate.__main__ import main
+from evaluate.report import category_coverage, distance_to_closest_record, measure, range_coverage
+
+
+def cli(*argv):
+    return run_cli(main, [str(a) for a in argv])
+
+
+def test_identical_tables_score_at_the_top(behavior_df):
+    results = measure(behavior_df, behavior_df.copy(), detect_schema(behavior_df))
+    tab = results["tabular"]
+    assert tab["quality"] == pytest.approx(1.0)
+    assert tab["detection_auc"] < 0.6
+    assert tab["entity_consistency"] == {"user_id": 1.0, "item_id": 1.0}
+    assert all(v == 1.0 for v in tab["category_coverage"].values())
+
+
+def test_broken_table_scores_low(behavior_df):
+    rng = np.random.default_rng(0)
+    broken = behavior_df.copy()
+    broken["age"] = rng.integers(80, 90, len(broken))  # outside the real range and off every user
+    broken["genre"] = "drama"
+    results = measure(behavior_df, broken, detect_schema(behavior_df))
+    assert results["tabular"]["per_column"]["age"] == pytest.approx(0.0)
+    assert results["tabular"]["detection_auc"] > 0.95
+    assert results["tabular"]["entity_consistency"]["user_id"] == 0.0
+    assert results["tabular"]["category_coverage"]["genre"] == 0.25
+
+
+def test_coverage_helpers():
+    assert category_coverage(pd.Series(list("abcd")), pd.Series(list("ab"))) == 0.5
+    assert range_coverage(pd.Series([0.0, 10.0]), pd.Series([5.0, 20.0])) == 0.5
+
+
+def test_copies_flagged_by_distance_to_closest_record(behavior_df):
+    copies = distance_to_closest_record(behavior_df, behavior_df.sample(300, random_state=0),
+                                        ["age", "watch_minutes"], ["gender", "genre"], seed=0)
+    assert copies["exact_copies_share"] > 0.4 and copies["dcr_ratio"] < 1
+
+
+def test_cli_writes_three_reports(tmp_path, behavior_df):
+    real, synthetic = tmp_path / "real.csv", tmp_path / "syn.parquet"
+    behavior_df.iloc[:300].to_csv(real, index=False)
+    behavior_df.iloc[300:].to_parquet(synthetic)
+    assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 0
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["rows"] == {"real": 300, "synthetic": 300}
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6 and "http" not in html
+    assert "| detection ROC AUC |" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.drop(columns=["genre"]), "columns differ"),
+    (lambda df: df.head(0), "no rows"),
+])
+def test_cli_bad_input(tmp_path, behavior_df, capsys, change, message):
+    real, synthetic = tmp_path / "real.csv", tmp_path / "syn.csv"
+    behavior_df.to_csv(real, index=False)
+    change(behavior_df).to_csv(synthetic, index=False)
+    assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
