@@ -28,7 +28,8 @@ DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}|^\d{1,2}/\d{1,2}/\d{2,4}")
 PARSE_FRACTION = 0.95  # share of values that must parse for a string column to count as numbers/dates
 ENTITY_CONSISTENCY = 0.98  # share of rows agreeing with their key's modal value for an attribute
 ENTITY_REPORT_FLOOR = 0.5  # near-misses above this are reported, so a user can see why a column was left out
-MIN_ENTITY_SUPPORT = 20  # rows in keys seen at least twice; fewer cannot show a dependency
+MIN_ENTITY_SUPPORT = 20
+MAX_TARGET_LEVELS = 20  # rows in keys seen at least twice; fewer cannot show a dependency
 
 
 @dataclass
@@ -42,6 +43,12 @@ class Column:
     @property
     def is_numeric(self) -> bool:
         return self.role in ("numerical", "target")
+
+    @property
+    def is_discrete_target(self) -> bool:
+        """A target of few integer levels (a 1-5 rating): modelled, conditioned and scored as levels."""
+        span = (self.max or 0) - (self.min or 0)
+        return self.role == "target" and self.dtype == "int" and span < MAX_TARGET_LEVELS
 
 
 @dataclass

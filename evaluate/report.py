@@ -30,8 +30,7 @@ def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
     discrete = schema.with_role("categorical", "boolean")
     if schema.target:
         target = schema.column(schema.target)
-        (discrete if target.dtype == "int" and (target.max or 0) - (target.min or 0) <= 20 else continuous).append(
-            target.name)
+        (discrete if target.is_discrete_target else continuous).append(target.name)
     return continuous, discrete
 
 

@@ -30,7 +30,6 @@ from augment.tabular.transformer import DataTransformer
 from evaluate.tabular import quality
 
 MIN_TRAIN_ROWS = 50
-MAX_TARGET_LEVELS = 20  # a target with at most this many integer values is discrete (conditionable)
 SAMPLE_CHUNK = 5000
 
 
@@ -80,7 +79,7 @@ class ColumnPlan:
                 plan.entities.append((column.name, list(entity.attributes) if entity else []))
             elif column.role in ("categorical", "boolean") or values.nunique() < 2:
                 plan.discrete.append(column.name)
-            elif column.role == "target" and column.dtype == "int" and values.nunique() <= MAX_TARGET_LEVELS:
+            elif column.is_discrete_target:
                 plan.discrete.append(column.name)
             else:
                 plan.continuous.append(column.name)
