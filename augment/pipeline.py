@@ -2,6 +2,7 @@
 
 prepare: read and validate the table, detect the schema, clean rows, split, fit preprocessing.
 tabular: fit the conditional GAN on the train split (validation picks the epoch).
+text: fit the LM's LoRA adapter on the train split (validation perplexity picks the step).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from augment.data import read_table, resolve_source
+from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
 from augment.runs import RunDir, file_hash, read_json, value_hash, write_json
@@ -74,7 +76,10 @@ def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
 
 # patience counts validation scores (every 2 epochs) without improvement
 PROFILES = {"quick": {"epochs": 60, "patience": 15}, "full": {"epochs": 300, "patience": 25}}
+TEXT_PROFILES = {"quick": {"steps": 60, "eval_every": 30}, "full": {"steps": 600, "eval_every": 100}}
 TABULAR_DIR = "models/tabular"
+TEXT_DIR = "models/text"
+MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
 
 
 def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None) -> RunDir:
@@ -125,3 +130,65 @@ def report_tabular(run: RunDir, synthetic: pd.DataFrame, seed: int) -> Path:
     real = df.iloc[split["test"]][tabular.names].reset_index(drop=True)
     results = measure(real, synthetic[tabular.names], tabular, seed)
     return write_report(results, real, synthetic[tabular.names], tabular, run.file("report"))
+
+
+def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | None = None,
+                   model: str | None = None) -> RunDir:
+    from augment.text.lora import TextConfig, fit_text
+    from augment.text.prompts import PromptTemplate
+
+    settings = dict(TEXT_PROFILES[profile])
+    if steps is not None:
+        settings["steps"] = steps
+    if model:
+        settings["model"] = model
+    config = TextConfig(**settings)
+    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
+    inputs = value_hash({"prepare": prepared, "seed": seed, "config": asdict(config)})
+    if run.stage_is_current("text", inputs):
+        tqdm.write(f"text: up to date in {run.file(TEXT_DIR)}")
+        return run
+    started = time.time()
+    _, schema, split, clean = load_prepared(run)
+    if not schema.text_columns:
+        raise UserError("the schema has no text column: there is nothing for the text generator to learn")
+    result = fit_text(clean.loc[split["train"]], clean.loc[split["validation"]], PromptTemplate.from_schema(schema),
+                      run.file(TEXT_DIR), config, seed)
+    run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
+                     seed=seed, best_step=result.best_step, validation_perplexity=result.best_perplexity,
+                     completion_tokens_per_second=result.completion_tokens_per_second)
+    return run
+
+
+def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: str | None = None, seed: int = 0,
+                with_text: bool = False, quantize: bool = True) -> tuple[pd.DataFrame, dict]:
+    """GAN rows, with text when asked; exact copies of training text never pass."""
+    from augment.tabular.synthesizer import TabularGAN
+
+    tabular = run.require(TABULAR_DIR, "config.json", hint=f"fit it with `python -m augment fit DATA --out "
+                          f"{run.path} --stage tabular`").parent
+    rows = TabularGAN.load(tabular).sample(n, conditions, balance, seed)
+    if not with_text:
+        return rows, {}
+    from augment.text.gates import text_gates
+    from augment.text.generate import GenerationConfig, TextModel, generate_text
+
+    adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit DATA "
+                          f"--out {run.path} --stage text`").parent
+    text_model = TextModel.load(adapter, quantize=quantize)
+    _, schema, split, clean = load_prepared(run)
+    train, validation = clean.loc[split["train"]], clean.loc[split["validation"]]
+    config = GenerationConfig(quantize=quantize)
+    rows, _ = generate_text(text_model, rows, config, seed)
+    for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
+        gates, _ = text_gates(rows, train, validation, schema.text_columns, None)
+        copies = gates.index[gates["text_exact_copy"]]
+        if copies.empty:
+            break
+        rewritten, _ = generate_text(text_model, rows.loc[copies], config, seed + attempt, progress=False)
+        rows.loc[copies] = rewritten
+    gates, summary = text_gates(rows, train, validation, schema.text_columns, schema.target)
+    kept = ~gates["text_exact_copy"].to_numpy()
+    summary["rows_dropped_as_exact_copies"] = int((~kept).sum())
+    return rows[kept].reset_index(drop=True), summary
+

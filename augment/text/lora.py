@@ -1,0 +1,250 @@
+"""LoRA fitting of the text LM on the train split: loss on completion tokens only, no padding waste.
+
+Batches are bucketed by length (rows of similar length share a batch, padded only to the longest
+of them), so a step costs what its real tokens cost. Validation perplexity on completion tokens is
+measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
+RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
+result as an uninterrupted one: the whole batch plan is fixed by the seed up front.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from augment.runs import read_json, value_hash, write_json
+from augment.text.generate import length_limit
+from augment.text.models import DEFAULT_LM, load_lm
+from augment.text.prompts import PromptTemplate
+
+IGNORE = -100  # label of tokens that carry no loss (prompt and padding)
+BUCKET_WINDOW = 50  # batches' worth of rows sorted together: similar lengths, still shuffled
+
+
+@dataclass
+class TextConfig:
+    model: str = DEFAULT_LM
+    steps: int = 120
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    max_tokens: int = 192
+    eval_every: int = 40
+    eval_rows: int = 64
+    checkpoint_every: int = 20
+    bucketed: bool = True  # False pads every row to max_tokens (the baseline the benchmark compares)
+
+    def resume_key(self) -> str:
+        """What a checkpoint must share with this config to be continued (more steps are fine)."""
+        return value_hash({k: v for k, v in asdict(self).items() if k not in ("steps", "checkpoint_every")})
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    prompt_length: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.input_ids) - self.prompt_length
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best_step: int = 0
+    best_perplexity: float | None = None
+    completion_tokens_per_second: float = 0.0
+
+
+def build_examples(tokenizer, template: PromptTemplate, df: pd.DataFrame, max_tokens: int) -> list[Example]:
+    prompts = tokenizer([template.prompt(row) for _, row in df.iterrows()], add_special_tokens=False)["input_ids"]
+    completions = tokenizer([template.completion(row) for _, row in df.iterrows()],
+                            add_special_tokens=False)["input_ids"]
+    examples = []
+    for prompt, completion in zip(prompts, completions):
+        ids = (prompt + completion)[: max_tokens - 1] + [tokenizer.eos_token_id]
+        examples.append(Example(ids, min(len(prompt), max_tokens - 1)))
+    return examples
+
+
+def batch_plan(lengths: list[int], batch_size: int, steps: int, bucketed: bool, seed: int) -> list[list[int]]:
+    """Row indices of every batch of the fit, decided up front by the seed."""
+    rng = np.random.default_rng(seed)
+    plan: list[list[int]] = []
+    lengths_arr = np.asarray(lengths)
+    while len(plan) < steps:
+        order = rng.permutation(len(lengths))
+        batches = []
+        window = batch_size * BUCKET_WINDOW
+        for start in range(0, len(order), window):
+            chunk = order[start : start + window]
+            if bucketed:
+                chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
+            batches += [chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+        plan += [batches[i] for i in rng.permutation(len(batches))]
+    return plan[:steps]
+
+
+def collate(examples: list[Example], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+    """Right-padded tensors; labels cover completion tokens only."""
+    width = pad_to or max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        mask[i, :n] = 1
+        labels[i, e.prompt_length : n] = torch.tensor(e.input_ids[e.prompt_length :])
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token loss over completion tokens, and their count."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1][keep], targets[keep], reduction="sum")
+    return loss, int(keep.sum())
+
+
+@torch.no_grad()
+def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    for start in range(0, len(order), batch_size):
+        loss, n = completion_loss(model, collate([examples[i] for i in order[start : start + batch_size]], pad_id))
+        total, count = total + float(loss), count + n
+    model.train()
+    return math.exp(total / max(count, 1))
+
+
+def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: PromptTemplate, out: str | Path,
+             config: TextConfig, seed: int = 0, progress: bool = True) -> FitResult:
+    """Fit a LoRA adapter; the best one ends in OUT/adapter, with the tokenizer and template beside it."""
+    from peft import LoraConfig, get_peft_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    base, tokenizer = load_lm(config.model)
+    model = get_peft_model(base, LoraConfig(
+        task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules)))
+    model.train()
+    examples = build_examples(tokenizer, template, train, config.max_tokens)
+    val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
+        if validation is not None and len(validation) else []
+    plan = batch_plan([len(e.input_ids) for e in examples], config.batch_size, config.steps, config.bucketed, seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+
+    limit = length_limit(tokenizer, template, train)
+    result = FitResult()
+    start_step = _resume(out / "checkpoint", model, optimizer, config, result)
+    pad_to = None if config.bucketed else config.max_tokens
+    tokens, started = 0, time.perf_counter()
+    bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step", disable=not progress,
+               initial=start_step, total=config.steps)
+    for step in bar:
+        batch = collate([examples[i] for i in plan[step]], tokenizer.pad_token_id, pad_to)
+        loss_sum, n = completion_loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        (loss_sum / max(n, 1)).backward()
+        optimizer.step()
+        tokens += n
+        record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
+        done = step + 1
+        if val_examples and (done % config.eval_every == 0 or done == config.steps):
+            record["validation_perplexity"] = round(perplexity(model, val_examples, tokenizer.pad_token_id), 4)
+            if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
+                result.best_perplexity, result.best_step = record["validation_perplexity"], done
+                _save_adapter(model, tokenizer, template, config, limit, out)
+        result.history.append(record)
+        rate = tokens / (time.perf_counter() - started)
+        bar.set_postfix(loss=record["loss"], ppl=result.best_perplexity, tok_s=round(rate, 1))
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            _checkpoint(out / "checkpoint", model, optimizer, config, result, done)
+    result.completion_tokens_per_second = round(tokens / max(time.perf_counter() - started, 1e-9), 2)
+    if not val_examples:
+        result.best_step = config.steps
+        _save_adapter(model, tokenizer, template, config, limit, out)
+    write_json(out / "fit.json", asdict(result) | {"config": asdict(config), "seed": seed})
+    return result
+
+
+def _save_adapter(model, tokenizer, template: PromptTemplate, config: TextConfig, max_new_tokens: int,
+                  out: Path) -> None:
+    """Adapter, tokenizer and template written to a staging folder, then renamed to OUT/adapter."""
+    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_json(staging / "template.json", template.to_dict() | {
+            "base_model": config.model, "max_tokens": config.max_tokens, "max_new_tokens": max_new_tokens})
+        old = out / ".adapter-old"
+        if (out / "adapter").exists():
+            os.replace(out / "adapter", old)
+        os.replace(staging, out / "adapter")
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _checkpoint(folder: Path, model, optimizer, config: TextConfig, result: FitResult, step: int) -> None:
+    from peft import get_peft_model_state_dict
+
+    staging = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=folder.parent))
+    try:
+        save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()},
+                  str(staging / "adapter.safetensors"))
+        state = optimizer.state_dict()
+        tensors = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items() if torch.is_tensor(v)}
+        tensors["torch_rng"] = torch.get_rng_state()
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(staging / "optimizer.safetensors"))
+        write_json(staging / "state.json", {"step": step, "resume_key": config.resume_key(),
+                                            "param_groups": state["param_groups"], "result": asdict(result)})
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _resume(folder: Path, model, optimizer, config: TextConfig, result: FitResult) -> int:
+    """Load a compatible checkpoint; return the step to continue from (0 when there is none)."""
+    from peft import set_peft_model_state_dict
+
+    if not (folder / "state.json").is_file():
+        return 0
+    state = read_json(folder / "state.json")
+    if state["resume_key"] != config.resume_key() or state["step"] > config.steps:
+        return 0
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter.safetensors")))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    per_param: dict[int, dict] = {}
+    for name, value in tensors.items():
+        index, key = name.split(".", 1)
+        per_param.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+    saved = state["result"]
+    result.history, result.best_step, result.best_perplexity = saved["history"], saved["best_step"], \
+        saved["best_perplexity"]
+    return state["step"]

