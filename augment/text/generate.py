@@ -1,10 +1,12 @@
 """Writing the text columns for rows (from the GAN or a user), batched and seeded.
 
-Rows are generated in batches of similar prompt length; every batch stops as soon as all its rows
-have ended their text, and no row runs past a limit taken from the real length distribution.
-Sampling uses temperature and top-p, with a repetition penalty and no repeated 4-grams (the
-un-tuned model loops). The fast path merges the adapter and quantizes the linear layers to int8
-(dynamic quantization), which the benchmark compares with the plain float path.
+Rows are generated in batches of similar prompt length by our own decode loop over the model's KV
+cache: a row that has ended its text leaves the batch at once (its cache rows are dropped), so a
+batch costs what its texts cost rather than the longest text times the batch size. No row runs past
+a limit taken from the real length distribution. Sampling uses temperature and top-p with a
+repetition penalty (the un-tuned model loops: "I love my best friend. I love my best friend. ...").
+The fast path merges the adapter and quantizes the linear layers to int8 (dynamic quantization),
+which the benchmark compares with the plain float path.
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ LENGTH_QUANTILE = 0.98  # completion-length limit: this quantile of the train co
 class GenerationConfig:
     temperature: float = 0.8
     top_p: float = 0.92
-    repetition_penalty: float = 1.1
-    no_repeat_ngram_size: int = 4
+    repetition_penalty: float = 1.15
     batch_size: int = 32
     max_new_tokens: int | None = None  # None: from the fitted adapter's real length distribution
     quantize: bool = True  # int8 dynamic quantization of linear layers (the fast path)
@@ -63,6 +64,53 @@ class TextModel:
         return cls(model, tokenizer, template, int(meta.get("max_new_tokens", 160)))
 
 
+def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int, eos_id: int,
+           config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
+    """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch."""
+    size = len(input_ids)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)
+    cache, logits = out.cache, out.logits[:, -1].float()
+    seen = torch.zeros(size, logits.shape[-1], dtype=torch.bool)  # tokens each row has used: penalized
+    seen.scatter_(1, input_ids * attention_mask, attention_mask.bool())
+    alive = torch.arange(size)
+    next_position = attention_mask.sum(-1)
+    written: list[list[int]] = [[] for _ in range(size)]
+    for step in range(max_new):
+        token = _sample(logits, seen[alive], config, generator)
+        for row, t in zip(alive.tolist(), token.tolist()):
+            written[row].append(t)
+        seen[alive, token] = True
+        keep = token != eos_id
+        if step == max_new - 1 or not keep.any():
+            break
+        if not keep.all():
+            index = keep.nonzero().squeeze(1)
+            cache.batch_select_indices(index)
+            alive, token, attention_mask, next_position = alive[index], token[index], attention_mask[index], \
+                next_position[index]
+        attention_mask = torch.cat([attention_mask, torch.ones(len(alive), 1, dtype=attention_mask.dtype)], dim=1)
+        out = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=next_position[:, None],
+                    cache=cache, use_cache=True)
+        cache, logits = out.cache, out.logits[:, -1].float()
+        next_position = next_position + 1
+    return [[t for t in ids if t != eos_id] for ids in written]
+
+
+def _sample(logits: torch.Tensor, seen: torch.Tensor, config: GenerationConfig,
+            generator: torch.Generator) -> torch.Tensor:
+    """Repetition penalty (CTRL-style), temperature, nucleus (top-p) sampling."""
+    penalty = config.repetition_penalty
+    logits = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+    probs = torch.softmax(logits / config.temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    outside = sorted_probs.cumsum(-1) - sorted_probs > config.top_p  # keep the smallest set reaching top_p
+    sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+    choice = torch.multinomial(sorted_probs, 1, generator=generator).squeeze(1)
+    return order.gather(1, choice[:, None]).squeeze(1)
+
+
 def length_limit(tokenizer, template: PromptTemplate, train: pd.DataFrame) -> int:
     completions = [template.completion(row) for _, row in train.head(5000).iterrows()]
     lengths = [len(ids) for ids in tokenizer(completions, add_special_tokens=False)["input_ids"]]
@@ -84,22 +132,12 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     max_new = config.max_new_tokens or text_model.max_new_tokens
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
-        torch.manual_seed(seed * 100_003 + index)  # each batch seeded on its own: same rows, same text
+        generator = torch.Generator().manual_seed(seed * 100_003 + index)  # same rows and seed, same text
         encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        output = text_model.model.generate(
-            **encoded,
-            do_sample=True,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            repetition_penalty=config.repetition_penalty,
-            no_repeat_ngram_size=config.no_repeat_ngram_size,
-            max_new_tokens=max_new,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        new_tokens = output[:, encoded["input_ids"].shape[1]:]
-        for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-            completions[i] = text
+        tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
+                        tokenizer.eos_token_id, config, generator)
+        for i, ids in zip(batch, tokens):
+            completions[i] = tokenizer.decode(ids, skip_special_tokens=True)
     out = rows.copy()
     parsed = [template.parse(c) for c in completions]
     for name in template.text_columns:

@@ -1,7 +1,9 @@
 """LoRA fitting of the text LM on the train split: loss on completion tokens only, no padding waste.
 
 Batches are bucketed by length (rows of similar length share a batch, padded only to the longest
-of them), so a step costs what its real tokens cost. Validation perplexity on completion tokens is
+of them), so a step costs what its real tokens cost; the forward pass runs under bfloat16 autocast
+(the LoRA weights and the optimizer stay float32), and the vocabulary projection is computed only
+where a completion token is predicted. Validation perplexity on completion tokens is
 measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
 RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
 result as an uninterrupted one: the whole batch plan is fixed by the seed up front.
@@ -47,6 +49,7 @@ class TextConfig:
     eval_rows: int = 64
     checkpoint_every: int = 20
     bucketed: bool = True  # False pads every row to max_tokens (the baseline the benchmark compares)
+    mixed_precision: bool = True  # bfloat16 autocast for the forward pass; LoRA weights stay float32
 
     def resume_key(self) -> str:
         """What a checkpoint must share with this config to be continued (more steps are fine)."""
@@ -115,9 +118,17 @@ def collate(examples: list[Example], pad_id: int, pad_to: int | None = None) -> 
 
 
 def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed next-token loss over completion tokens, and their count."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    targets = batch["labels"][:, 1:]
+    """Summed next-token loss over completion tokens, and their count.
+
+    The vocabulary projection is computed only from the first position that predicts a completion
+    token on: prompt positions carry no loss, so their logits would be wasted work.
+    """
+    labels = batch["labels"]
+    first = int((labels != IGNORE).float().argmax(dim=1).min())  # earliest labelled position in the batch
+    keep_logits = labels.shape[1] - first + 1
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   logits_to_keep=keep_logits).logits
+    targets = labels[:, labels.shape[1] - keep_logits + 1 :]
     keep = targets != IGNORE
     loss = torch.nn.functional.cross_entropy(logits[:, :-1][keep], targets[keep], reduction="sum")
     return loss, int(keep.sum())
@@ -164,7 +175,8 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
                initial=start_step, total=config.steps)
     for step in bar:
         batch = collate([examples[i] for i in plan[step]], tokenizer.pad_token_id, pad_to)
-        loss_sum, n = completion_loss(model, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.mixed_precision):
+            loss_sum, n = completion_loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss_sum / max(n, 1)).backward()
         optimizer.step()
