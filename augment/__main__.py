@@ -76,12 +76,18 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
     p = sub["filter"] = commands.add_parser("filter", help="score rows and admit only realistic ones")
     p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--input", required=True, metavar="FILE")
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--input", required=True, metavar="FILE", help="rows to judge, with the run's columns")
+    p.add_argument("--out", required=True, metavar="FILE", help="admitted rows with their scores")
+    p.add_argument("--mode", choices=["rejection", "threshold", "top", "none"], default="rejection",
+                   help="admission: discriminator rejection sampling (default), a P(real) threshold, a top "
+                   "fraction, or none (checks only)")
+    p.add_argument("--all", action="store_true", help="write every row, with its reject reason")
     add_common(p)
 
     p = sub["run"] = commands.add_parser("run", help="the whole job: fit, sample, write text, filter, report")
     p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
+    p.add_argument("--filter", choices=["rejection", "threshold", "top", "none"], default="rejection",
+                   help="admission mode of the quality filter (default: discriminator rejection sampling)")
     add_fit_flags(p)
 
     p = sub["export"] = commands.add_parser("export", help="write train/validation/test files for other trainers")
@@ -136,19 +142,48 @@ def cmd_fit(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from augment.data import write_table
-    from augment.pipeline import fit_tabular, prepare, report_tabular
-    from augment.tabular.synthesizer import TabularGAN
+    from augment.data import read_table
+    from augment.pipeline import (SynthesisConfig, fit_tabular, fit_text_stage, load_prepared, prepare,
+                                  report_tabular, synthesize)
 
     run = prepare(args.data, args.out, _prepare_config(args))
     fit_tabular(run, args.seed, args.profile, args.epochs)
-    rows = TabularGAN.load(run.file("models/tabular")).sample(args.rows, seed=args.seed)
-    path = write_table(rows, run.file("synthetic_tabular.parquet"))
-    report = report_tabular(run, rows, args.seed)
+    _, schema, _, _ = load_prepared(run)
+    if schema.text_columns:
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model)
+    outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed)
+    admitted = read_table(run.file("augmented.parquet"))
+    report = report_tabular(run, admitted[admitted["is_synthetic"]], args.seed)
     print(f"run directory: {run.path}")
-    print(f"  {args.rows} synthetic rows (behavior fields): {path}")
+    print(f"  augmented dataset: {run.file('augmented.parquet')} ({(~admitted['is_synthetic']).sum()} real train rows"
+          f" + {admitted['is_synthetic'].sum()} synthetic)")
+    print(f"  every generated row, scores and reject reasons: {run.file('synthetic_all.parquet')}")
+    print(f"  generated {outcome['generated']}, admitted {outcome['admitted']} "
+          f"({outcome['acceptance_rate']:.0%}); outcomes: {outcome['outcomes']}")
     print(f"  fidelity report vs the real test split: {report / 'report.html'}")
-    print("the text and filter stages are not built yet: this run has no text and no filter")
+    print(f"  manifest: {run.manifest_path}")
+    return 0
+
+
+def cmd_filter(args) -> int:
+    from augment.data import read_table, table_format, write_table
+    from augment.filter import FilterConfig, filter_rows
+    from augment.pipeline import load_prepared, load_preprocessor
+    from augment.runs import RunDir
+
+    table_format(Path(args.out))
+    run = RunDir(args.run)
+    _, schema, split, clean = load_prepared(run)
+    rows = read_table(args.input)
+    missing = [c for c in schema.names if c not in rows.columns]
+    if missing:
+        raise UserError(f"{args.input}: lacks the run's columns {', '.join(missing)}")
+    rows.index = [f"in-{i}" for i in range(len(rows))]
+    scored, summary = filter_rows(rows, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
+                                  load_preprocessor(run), FilterConfig(mode=args.mode), args.seed)
+    out = scored if args.all else scored[scored["admitted"]]
+    print(write_table(out.reset_index(drop=True), args.out))
+    print(f"admitted {summary['admitted']} of {summary['rows']}; rejected by: {summary['rejected_by']}")
     return 0
 
 
@@ -185,16 +220,11 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _not_built(what: str) -> int:
-    sys.stderr.write(f"error: {what} is not built yet in this version\n")
-    return 1
-
-
 COMMANDS = {
     "inspect": cmd_inspect,
     "fit": cmd_fit,
     "sample": cmd_sample,
-    "filter": lambda args: _not_built("filter"),
+    "filter": cmd_filter,
     "run": cmd_run,
     "export": cmd_export,
 }

@@ -3,18 +3,21 @@
 prepare: read and validate the table, detect the schema, clean rows, split, fit preprocessing.
 tabular: fit the conditional GAN on the train split (validation picks the epoch).
 text: fit the LM's LoRA adapter on the train split (validation perplexity picks the step).
+synthesize: rounds of sample -> write text -> filter, then synthetic_all.parquet and augmented.parquet.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from augment.data import read_table, resolve_source
+from augment.data import read_table, resolve_source, write_table
 from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
@@ -192,3 +195,93 @@ def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: st
     summary["rows_dropped_as_exact_copies"] = int((~kept).sum())
     return rows[kept].reset_index(drop=True), summary
 
+
+
+@dataclass
+class SynthesisConfig:
+    rows: int = 1000  # admitted synthetic rows wanted
+    max_generated_factor: float = 4.0  # never generate more than this many times `rows`
+    filter_mode: str = "rejection"
+
+
+def synthesize(run: RunDir, config: SynthesisConfig, seed: int) -> dict:
+    """Rounds of GAN rows -> text -> filter until `rows` are admitted; each round saved and resumable.
+
+    Writes RUN/synthetic_all.parquet (every generated row with its scores and reject reason) and
+    RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
+    """
+    from augment.filter import FilterConfig, filter_rows
+
+    stages = run.manifest()["stages"]
+    upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
+    inputs = value_hash({"upstream": upstream, "config": asdict(config), "seed": seed})
+    if run.stage_is_current("synthesize", inputs):
+        tqdm.write("synthesize: up to date")
+        return stages["synthesize"]
+    started = time.time()
+    df, schema, split, clean = load_prepared(run)
+    train, holdout = clean.loc[split["train"]], clean.loc[split["validation"]]
+    preprocessor = load_preprocessor(run)
+    filter_config = FilterConfig(mode=config.filter_mode)
+    with_text = bool(schema.text_columns) and "text" in stages
+    rounds_dir = run.file("rounds")
+    if not (rounds_dir / "inputs.json").is_file() or read_json(rounds_dir / "inputs.json") != {"inputs": inputs}:
+        shutil.rmtree(rounds_dir, ignore_errors=True)  # rounds of other inputs are not ours to reuse
+        write_json(rounds_dir / "inputs.json", {"inputs": inputs})
+    parts, admitted, generated, round_no = [], 0, 0, 0
+    bound = int(config.rows * config.max_generated_factor)
+    while admitted < config.rows and generated < bound:
+        path = rounds_dir / f"round-{round_no:03d}.parquet"
+        if not path.is_file():
+            rate = admitted / generated if generated else 0.6
+            size = min(bound - generated, max(16, int(np.ceil((config.rows - admitted) / max(rate, 0.1) * 1.15))))
+            round_seed = seed * 1000 + round_no
+            rows, _ = sample_rows(run, size, seed=round_seed, with_text=with_text)
+            rows.index = [f"r{round_no}-{i}" for i in range(len(rows))]
+            scored, _ = filter_rows(rows, train, holdout, schema, preprocessor, filter_config, round_seed)
+            write_table(scored.rename_axis("synthetic_id").reset_index(), path)
+        part = read_table(path)
+        parts.append(part)
+        admitted += int(part["admitted"].sum())
+        generated += len(part)
+        round_no += 1
+    everything = pd.concat(parts, ignore_index=True)
+    write_table(everything, run.file("synthetic_all.parquet"))
+    chosen = everything[everything["admitted"]].head(config.rows)
+    generator = "tabular-gan+text-lm" if with_text else "tabular-gan"
+    write_table(augmented_table(df.iloc[split["train"]], chosen, generator), run.file("augmented.parquet"))
+    reasons = everything["reject_reason"].replace("", "admitted").value_counts()
+    info = {
+        "generated": len(everything), "admitted": int(everything["admitted"].sum()), "kept": len(chosen),
+        "rounds": round_no, "acceptance_rate": round(float(everything["admitted"].mean()), 4),
+        "outcomes": {k: int(v) for k, v in reasons.items()},
+        "short_of_target": max(0, config.rows - len(chosen)),
+    }
+    if info["short_of_target"]:
+        tqdm.write(f"synthesize: only {len(chosen)} of {config.rows} rows admitted within "
+                   f"{bound} generated rows (acceptance {info['acceptance_rate']:.0%})")
+    run.record_stage("synthesize", inputs, ["synthetic_all.parquet", "augmented.parquet"], started,
+                     config=asdict(config), seed=seed, **info)
+    return run.manifest()["stages"]["synthesize"]
+
+
+def augmented_table(real_train: pd.DataFrame, admitted: pd.DataFrame, generator: str) -> pd.DataFrame:
+    """Real train rows exactly as read, then admitted synthetic rows with provenance columns."""
+    real = real_train.copy()
+    real["is_synthetic"] = False
+    real["generator"] = "real"
+    real["synthetic_id"] = None
+    real["score_p_real"] = np.nan
+    synthetic = admitted[[c for c in real_train.columns]].copy()
+    for name in real_train.columns:  # synthetic values in the real column's dtype where that is lossless
+        try:
+            converted = synthetic[name].astype(real_train[name].dtype)
+            if (converted.isna() == synthetic[name].isna()).all():
+                synthetic[name] = converted
+        except (TypeError, ValueError):
+            pass
+    synthetic["is_synthetic"] = True
+    synthetic["generator"] = generator
+    synthetic["synthetic_id"] = admitted["synthetic_id"].to_numpy()
+    synthetic["score_p_real"] = admitted["score_p_real"].to_numpy()
+    return pd.concat([real.reset_index(drop=True), synthetic.reset_index(drop=True)], ignore_index=True)

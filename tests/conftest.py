@@ -56,3 +56,27 @@ def clothing() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def clothing_sample(clothing) -> pd.DataFrame:
     return clothing.sample(2000, random_state=0).reset_index(drop=True)
+
+
+PRAISE = ["love it", "great fit", "so soft", "perfect color", "would buy again", "very flattering"]
+COMPLAINTS = ["poor quality", "runs small", "returned it", "thin fabric", "looks cheap", "not as pictured"]
+
+
+def make_review_table(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    """The behavior table plus short review texts whose tone follows the rating (fast for the LM)."""
+    rng = np.random.default_rng(seed)
+    df = make_behavior_table(rows=rows, seed=seed)
+    texts = []
+    for rating in df["rating"]:
+        pool = PRAISE if rating >= 4 else COMPLAINTS if rating <= 2 else PRAISE[:2] + COMPLAINTS[:2]
+        texts.append(", ".join(rng.choice(pool, size=2, replace=False)))
+    df["review"] = texts
+    df.loc[rng.random(rows) < 0.1, "review"] = None  # some rows have no text, as in real data
+    return df
+
+
+@pytest.fixture
+def review_csv(tmp_path):
+    path = tmp_path / "reviews.csv"
+    make_review_table().to_csv(path, index=False)
+    return path

@@ -1,0 +1,71 @@
+"""The whole job on a small table with short texts: outputs, provenance, unchanged real rows, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+from pandas.util import hash_pandas_object
+
+from augment.data import read_table
+from augment.runs import RunDir
+from augment.split import load_split
+
+RUN_ARGS = ["--epochs", "2", "--text-steps", "3", "--rows", "30", "--seed", "1", "--role", "review=text", "--filter", "none"]
+
+
+def run_job(csv, out, timeout=600):
+    return subprocess.run([sys.executable, "-m", "augment", "run", str(csv), "--out", str(out), *RUN_ARGS],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv):
+    straight = tmp_path / "straight"
+    result = run_job(review_csv, straight)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "augmented dataset" in result.stdout
+
+    augmented = pd.read_parquet(straight / "augmented.parquet")
+    real_part = augmented[~augmented["is_synthetic"]]
+    synthetic_part = augmented[augmented["is_synthetic"]]
+    assert len(synthetic_part) == 30
+    assert set(synthetic_part["generator"]) == {"tabular-gan+text-lm"}
+    assert synthetic_part["score_p_real"].between(0, 1).all()
+    # Nothing lost: the real rows are the input train rows, unchanged, in order.
+    source = read_table(review_csv)
+    train = source.iloc[load_split(RunDir(straight))["train"]].reset_index(drop=True)
+    assert list(hash_pandas_object(real_part[source.columns].reset_index(drop=True), index=False)) == \
+        list(hash_pandas_object(train, index=False))
+
+    everything = pd.read_parquet(straight / "synthetic_all.parquet")
+    assert {"score_p_real", "admission_probability", "reject_reason", "admitted"} <= set(everything.columns)
+    stage = RunDir(straight).manifest()["stages"]["synthesize"]
+    assert stage["generated"] == len(everything) and stage["kept"] == 30
+    assert (straight / "report" / "report.html").is_file()
+
+    # Killed with SIGKILL during the job, a rerun completes and equals the uninterrupted run.
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "augment", "run", str(review_csv), "--out", str(killed),
+                                *RUN_ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (killed / "rounds" / "round-000.parquet").exists():
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "augmented.parquet").exists()
+    for path in killed.rglob("*.parquet"):  # whatever has its final name is whole
+        pd.read_parquet(path)
+    RunDir(killed).manifest()
+    result = run_job(review_csv, killed)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(killed / "augmented.parquet"), augmented)
+    pd.testing.assert_frame_equal(pd.read_parquet(killed / "synthetic_all.parquet"), everything)
+
+    # A rerun with nothing changed skips every stage.
+    before = RunDir(straight).manifest()["stages"]
+    again = run_job(review_csv, straight)
+    assert again.returncode == 0
+    assert "synthesize: up to date" in again.stdout + again.stderr
+    assert RunDir(straight).manifest()["stages"] == before
