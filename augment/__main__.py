@@ -144,7 +144,7 @@ def cmd_fit(args) -> int:
 def cmd_run(args) -> int:
     from augment.data import read_table
     from augment.pipeline import (SynthesisConfig, fit_tabular, fit_text_stage, load_prepared, prepare,
-                                  report_tabular, synthesize)
+                                  report_run, synthesize)
 
     run = prepare(args.data, args.out, _prepare_config(args))
     fit_tabular(run, args.seed, args.profile, args.epochs)
@@ -152,8 +152,8 @@ def cmd_run(args) -> int:
     if schema.text_columns:
         fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model)
     outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed)
+    report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))
-    report = report_tabular(run, admitted[admitted["is_synthetic"]], args.seed)
     print(f"run directory: {run.path}")
     print(f"  augmented dataset: {run.file('augmented.parquet')} ({(~admitted['is_synthetic']).sum()} real train rows"
           f" + {admitted['is_synthetic'].sum()} synthetic)")

@@ -124,15 +124,20 @@ def load_preprocessor(run: RunDir) -> Preprocessor:
     return Preprocessor.from_dict(read_json(run.file("preprocess.json")))
 
 
-def report_tabular(run: RunDir, synthetic: pd.DataFrame, seed: int) -> Path:
-    """The fidelity report of synthetic behavior rows against the real test split, in RUN/report/."""
+def report_run(run: RunDir, seed: int) -> Path:
+    """The fidelity report of the admitted synthetic rows against the real test split, in RUN/report/."""
     from evaluate.report import measure, write_report
 
     df, schema, split, _ = load_prepared(run)
-    tabular = Schema([c for c in schema.columns if c.role != "text"], schema.entities)
-    real = df.iloc[split["test"]][tabular.names].reset_index(drop=True)
-    results = measure(real, synthetic[tabular.names], tabular, seed)
-    return write_report(results, real, synthetic[tabular.names], tabular, run.file("report"))
+    augmented = read_table(run.file("augmented.parquet"))
+    synthetic = augmented[augmented["is_synthetic"]]
+    if not (synthetic[schema.text_columns].notna().any().any() if schema.text_columns else True):
+        schema = Schema([c for c in schema.columns if c.role != "text"], schema.entities)  # no text was written
+    real, train = (df.iloc[split[name]][schema.names].reset_index(drop=True) for name in ("test", "train"))
+    outcome = run.manifest()["stages"]["synthesize"]
+    results = measure(real, synthetic[schema.names], schema, seed, train, extra={"filter": {
+        "outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]}})
+    return write_report(results, real, synthetic[schema.names], schema, run.file("report"))
 
 
 def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | None = None,

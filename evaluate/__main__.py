@@ -17,6 +17,8 @@ def build_parser() -> Parser:
     parser.add_argument("--synthetic", required=True, metavar="FILE", help="the synthetic table, same columns")
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder")
     parser.add_argument("--schema", metavar="FILE", help="schema JSON (default: detected from the real table)")
+    parser.add_argument("--train", metavar="FILE", help="the rows the generator was fit on, for the privacy "
+                        "checks (default: half of --real stands in for them)")
     add_common(parser)
     return parser
 
@@ -29,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "evaluate")
     real, synthetic = read_table(args.real), read_table(args.synthetic)
+    train = read_table(args.train) if args.train else None
     schema = Schema.load(args.schema) if args.schema else detect_schema(real)
-    results = measure(real, synthetic, schema, args.seed)
+    results = measure(real, synthetic, schema, args.seed, train)
     out = write_report(results, real, synthetic, schema, args.out)
     print(f"report: {out / 'report.html'} (also report.json, report.md)")
     return 0

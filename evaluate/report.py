@@ -1,15 +1,15 @@
 """The fidelity report: measure a synthetic table against a real one, write JSON, Markdown and HTML.
 
-Sections built so far: tabular (SDMetrics-style shapes and pair trends, detection AUC, entity
-consistency, coverage) and privacy (distance to the closest real record). Text and utility
-sections are not built yet; the report says so rather than leaving them out silently.
+Sections: tabular (SDMetrics-style shapes and pair trends, detection AUC, entity consistency,
+coverage), text (lengths, distinct-n, embedding distances with their real-vs-real floor, rating
+consistency), privacy (copies of training text, distance to the closest record, membership
+inference), utility (train on synthetic, test on real; the `python -m train` results when given)
+and, for a run, the filter's outcomes. Every score states its direction and range.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +20,10 @@ from augment.errors import UserError
 from augment.runs import write_json, write_text
 from augment.rows import clean_rows
 from augment.schema import Schema
-from evaluate.tabular import level_keys, numeric_values, detection_auc, quality
+from evaluate import figures
+from evaluate.privacy import measure_privacy
+from evaluate.tabular import detection_auc, level_keys, numeric_values, quality
+from evaluate.text import measure_text
 
 PASS_QUALITY, PASS_DETECTION, PASS_DCR = 0.8, 0.7, 1.0
 
@@ -43,28 +46,47 @@ def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) ->
         raise UserError(f"real and synthetic columns differ: missing in synthetic {missing}, not in real {extra}")
 
 
-def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: int = 0) -> dict:
+def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: int = 0,
+            train: pd.DataFrame | None = None, extra: dict | None = None) -> dict:
+    """Every number of the report. `train`: the rows the generator saw (for copies, distances and
+    membership); without it, half of `real` stands in for it and the other half is the yardstick.
+    `extra`: a run's filter outcomes and downstream results, shown as they are."""
     check_tables(real, synthetic, schema)
     # Both tables typed by the same row policy, so 0/1 and True/False are one boolean; without the
     # bounds, so an out-of-range synthetic value is scored, not nulled.
     unbounded = Schema([replace(c, min=None, max=None) for c in schema.columns], schema.entities)
     real, _ = clean_rows(real, unbounded)
     synthetic, _ = clean_rows(synthetic, unbounded)
+    if train is None:
+        halves = np.random.default_rng(seed).permutation(len(real))
+        train, holdout = real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]]
+    else:
+        train, _ = clean_rows(train, unbounded)
+        holdout = real
     continuous, discrete = split_columns(schema)
     scores = quality(real, synthetic, continuous, discrete)
-    return {
-        "rows": {"real": len(real), "synthetic": len(synthetic)},
+    halves = np.random.default_rng(seed + 1).permutation(len(real))
+    floor = quality(real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]], continuous, discrete)
+    results = {
+        "rows": {"real": len(real), "synthetic": len(synthetic), "train": len(train)},
         "tabular": {
             **scores.to_dict(),
+            "real_vs_real": {"quality": floor.quality, "column_shapes": floor.shapes,
+                             "column_pair_trends": floor.pair_trends},
             "detection_auc": detection_auc(real, synthetic, continuous, discrete, seed),
             "entity_consistency": entity_consistency(real, synthetic, schema),
             "category_coverage": {c: category_coverage(real[c], synthetic[c]) for c in discrete},
             "range_coverage": {c: range_coverage(real[c], synthetic[c]) for c in continuous},
         },
-        "privacy": distance_to_closest_record(real, synthetic, continuous, discrete, seed),
-        "not_built": ["text (lengths, distinct-n, embedding distances, rating consistency)",
-                      "utility (train on synthetic, test on real)"],
+        "privacy": measure_privacy(train, holdout, synthetic, continuous, discrete, seed),
     }
+    if schema.text_columns:
+        results["text"] = measure_text(real, synthetic, train, schema.text_columns, schema.target, seed)
+        results["privacy"]["text_copies"] = results["text"].pop("copies")
+        if "utility_tstr" in results["text"]:
+            results["utility"] = {"train_on_synthetic_test_on_real": results["text"].pop("utility_tstr")}
+    results.update(extra or {})
+    return results
 
 
 def entity_consistency(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> dict[str, float]:
@@ -101,132 +123,152 @@ def range_coverage(real: pd.Series, synthetic: pd.Series) -> float:
     return float(max(overlap, 0) / (r.max() - r.min()))
 
 
-def distance_to_closest_record(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str],
-                               discrete: list[str], seed: int, rows: int = 2000) -> dict:
-    """Mean distance to the closest real record, for synthetic rows vs real held-out rows.
-
-    The real table is halved: one half is the reference, the other the held-out yardstick. A ratio
-    (synthetic / held-out) well below 1 means synthetic rows sit closer to real ones than new real
-    rows do: a sign of memorization. Numbers are scaled by the real range; a differing level counts 1.
-    """
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(real))
-    reference, holdout = real.iloc[order[: len(real) // 2]], real.iloc[order[len(real) // 2 :]]
-
-    def encode(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        numbers = np.column_stack([(numeric_values(df[c]) - numeric_values(real[c]).min()) /
-                                   ((numeric_values(real[c]).max() - numeric_values(real[c]).min()) or 1.0)
-                                   for c in continuous]) if continuous else np.zeros((len(df), 0))
-        levels = np.column_stack([level_keys(df[c]).fillna("\x00").to_numpy() for c in discrete]) \
-            if discrete else np.zeros((len(df), 0), dtype=object)
-        return np.nan_to_num(numbers.astype(float), nan=0.0), levels
-
-    ref_numbers, ref_levels = encode(reference.head(rows))
-
-    def closest(df: pd.DataFrame) -> np.ndarray:
-        numbers, levels = encode(df.sample(min(rows, len(df)), random_state=seed))
-        out = np.empty(len(numbers))
-        for i in range(len(numbers)):
-            distance = np.abs(ref_numbers - numbers[i]).sum(axis=1) + (ref_levels != levels[i]).sum(axis=1)
-            out[i] = distance.min()
-        return out
-
-    synthetic_dcr, holdout_dcr = closest(synthetic), closest(holdout)
-    # Means, not medians: with few columns many real rows have an exact twin, and the median is 0.
-    ratio = float(synthetic_dcr.mean() / holdout_dcr.mean()) if holdout_dcr.mean() > 0 else float("nan")
-    return {
-        "dcr_mean_synthetic": float(synthetic_dcr.mean()),
-        "dcr_mean_real_holdout": float(holdout_dcr.mean()),
-        "dcr_ratio": ratio,
-        "exact_copies_share": float(np.mean(synthetic_dcr == 0)),
-        "exact_copies_share_real_holdout": float(np.mean(holdout_dcr == 0)),
-    }
-
-
 # ------------------------------------------------------------------------------------------ writing
 
 
-def summary_rows(results: dict) -> list[tuple[str, str, str, str]]:
-    """(score, value, direction and range, mark) for the table at the top of every report."""
+def _f(value, digits: int = 3) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def summary_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    """(score, value, direction and range, real-vs-real reference, mark) for the top of every report."""
     tab, privacy = results["tabular"], results["privacy"]
 
     def mark(ok: bool) -> str:
         return "pass" if ok else "warn"
 
+    pairs, ceiling = tab["column_pair_trends"], tab["real_vs_real"]
     rows = [
-        ("quality (SDMetrics-style)", f"{tab['quality']:.3f}", "higher is better, 0-1", mark(tab["quality"] >= PASS_QUALITY)),
-        ("column shapes", f"{tab['column_shapes']:.3f}", "higher is better, 0-1", mark(tab["column_shapes"] >= PASS_QUALITY)),
-        ("column pair trends", f"{tab['column_pair_trends']:.3f}", "higher is better, 0-1",
-         mark(np.isnan(tab["column_pair_trends"]) or tab["column_pair_trends"] >= PASS_QUALITY)),
-        ("detection ROC AUC", f"{tab['detection_auc']:.3f}", "lower is better, 0.5-1 (0.5: indistinguishable)",
+        ("quality (SDMetrics-style)", _f(tab["quality"]), "higher is better, 0-1", _f(ceiling["quality"]),
+         mark(tab["quality"] >= PASS_QUALITY)),
+        ("column shapes", _f(tab["column_shapes"]), "higher is better, 0-1", _f(ceiling["column_shapes"]),
+         mark(tab["column_shapes"] >= PASS_QUALITY)),
+        ("column pair trends", _f(pairs), "higher is better, 0-1", _f(ceiling["column_pair_trends"]),
+         mark(np.isnan(pairs) or pairs >= PASS_QUALITY)),
+        ("detection ROC AUC", _f(tab["detection_auc"]), "lower is better, 0.5-1", "0.5",
          mark(tab["detection_auc"] <= PASS_DETECTION)),
     ]
     for key, share in tab["entity_consistency"].items():
-        rows.append((f"entity consistency ({key})", f"{share:.1%}", "higher is better, 0-100%", mark(share >= 0.99)))
-    rows.append(("DCR ratio synthetic / real held-out", f"{privacy['dcr_ratio']:.2f}",
-                 "near 1 is right; below 1 flags memorization", mark(privacy["dcr_ratio"] >= PASS_DCR * 0.9)))
+        rows.append((f"entity consistency ({key})", f"{share:.1%}", "higher is better, 0-100%", "100%",
+                     mark(share >= 0.99)))
+    if "text" in results:
+        emb = results["text"]["embedding"]
+        rows.append(("text embedding Fréchet distance", _f(emb["frechet"]), "lower is better, 0 and up",
+                     _f(emb["frechet_real_vs_real"]), mark(emb["frechet"] <= 3 * emb["frechet_real_vs_real"] + 0.05)))
+        rows.append(("text embedding MMD", _f(emb["mmd"], 4), "lower is better, 0 and up",
+                     _f(emb["mmd_real_vs_real"], 4), mark(emb["mmd"] <= 3 * emb["mmd_real_vs_real"] + 0.01)))
+        rating = results["text"].get("rating_consistency")
+        if rating:
+            rows.append(("rating consistency of text (Spearman)", _f(rating["synthetic"]), "higher is better, -1-1",
+                         _f(rating["real"]), mark(rating["synthetic"] >= 0.8 * rating["real"])))
+        copies = privacy["text_copies"]
+        rows.append(("exact copies of training text", str(copies["exact"]), "lower is better, count", "0",
+                     mark(copies["exact"] == 0)))
+    rows.append(("DCR ratio synthetic / real held-out", _f(privacy["dcr_ratio"], 2),
+                 "near 1 is right; below 1 flags memorization", "1", mark(privacy["dcr_ratio"] >= PASS_DCR * 0.9)))
+    rows.append(("membership inference ROC AUC", _f(privacy["membership_inference_auc"]), "lower is better, 0.5-1",
+                 "0.5", mark(privacy["membership_inference_auc"] <= 0.6)))
+    tstr = results.get("utility", {}).get("train_on_synthetic_test_on_real")
+    if tstr:
+        rows.append(("rating RMSE, trained on synthetic", _f(tstr["rmse_trained_on_synthetic"]),
+                     "lower is better, 0 and up", _f(tstr["rmse_trained_on_real_same_size"]),
+                     mark(tstr["rmse_trained_on_synthetic"] < tstr["rmse_mean_predictor"])))
     return rows
 
 
 def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, out: str | Path) -> Path:
+    """report.json (every number), report.md (the summary), report.html (summary, sections, figures)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "report.json", results)
     rows = summary_rows(results)
-    md = ["# Fidelity report", "", f"{results['rows']['real']} real rows, {results['rows']['synthetic']} synthetic rows.",
-          "", "| score | value | direction, range | mark |", "| --- | ---: | --- | --- |"]
-    md += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    md += ["", "Not measured yet: " + "; ".join(results["not_built"]) + "."]
+    write_json(out / "report.json", {k: v for k, v in results.items()} | {"summary": [
+        dict(zip(("score", "value", "direction", "real_vs_real", "mark"), row)) for row in rows]})
+    md = ["# Fidelity report", "", _counts_line(results), "",
+          "| score | value | direction, range | real vs real | mark |", "| --- | ---: | --- | ---: | --- |"]
+    md += [f"| {' | '.join(row)} |" for row in rows]
     write_text(out / "report.md", "\n".join(md) + "\n")
     write_text(out / "report.html", _html(results, rows, real, synthetic, schema))
     return out
 
 
+def _counts_line(results: dict) -> str:
+    r = results["rows"]
+    return (f"{r['synthetic']} synthetic rows against {r['real']} real rows; "
+            f"{r['train']} training rows for the privacy checks.")
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(name: str, data: str) -> str:
+    return (f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(name)}</figcaption></figure>")
+
+
 def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> str:
     continuous, discrete = split_columns(schema)
-    figures = [(name, _figure_column(real[name], synthetic[name], name in continuous)) for name in continuous + discrete]
-    table = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{html.escape(c)}</td><td class='{d}'>{d}</td></tr>"
-                    for a, b, c, d in rows)
-    pairs = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
-                    for k, v in results["tabular"]["per_pair"].items())
-    images = "".join(f"<figure><img alt='{html.escape(n)}' src='data:image/png;base64,{f}'>"
-                     f"<figcaption>{html.escape(n)}</figcaption></figure>" for n, f in figures)
+    tab, privacy = results["tabular"], results["privacy"]
+    summary = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{html.escape(c)}</td><td>{d}</td>"
+                      f"<td class='{e}'>{e}</td></tr>" for a, b, c, d, e in rows)
+    sections = [
+        "<h2>Tabular</h2>",
+        _table(["column", "shape score (higher is better, 0-1)", "coverage (higher is better, 0-1)"],
+               [[c, _f(tab["per_column"][c]), _f(tab["category_coverage"].get(c, tab["range_coverage"].get(c)))]
+                for c in continuous + discrete]),
+        "".join(_img(c, figures.column(real[c], synthetic[c], c in continuous)) for c in continuous + discrete),
+        _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete)),
+    ]
+    if "text" in results:
+        text = results["text"]
+        emb = text["embedding"]
+        sections += [
+            "<h2>Text</h2>",
+            _table(["measure", "real", "synthetic", "direction"], [
+                ["distinct-1", _f(text["distinct_1"]["real"]), _f(text["distinct_1"]["synthetic"]), "closer to real"],
+                ["distinct-2", _f(text["distinct_2"]["real"]), _f(text["distinct_2"]["synthetic"]), "closer to real"],
+                ["vocabulary (same number of texts)", text["vocabulary"]["real"], text["vocabulary"]["synthetic"],
+                 "closer to real"],
+                ["mean pairwise embedding similarity", _f(emb["self_similarity_real"]),
+                 _f(emb["self_similarity_synthetic"]), "closer to real (higher: less diverse)"],
+                *[[f"{name}: mean words", _f(c["mean_words_real"], 1), _f(c["mean_words_synthetic"], 1),
+                   f"length KS complement {_f(c['length_ks_complement'])} (higher is better)"]
+                  for name, c in text["columns"].items()],
+            ]),
+            "".join(_img(f"{c} length", figures.text_lengths(real[c], synthetic[c])) for c in schema.text_columns),
+            _img("embedding projection", figures.projection(text["projection"])),
+        ]
+    sections += [
+        "<h2>Privacy</h2>",
+        _table(["measure", "value", "reference"], [
+            ["mean distance to the closest training row: synthetic", _f(privacy["dcr_mean_synthetic"]),
+             f"real held-out: {_f(privacy['dcr_mean_real_holdout'])}"],
+            ["share with an exact tabular twin in training: synthetic", _f(privacy["tabular_twin_share_synthetic"]),
+             f"real held-out: {_f(privacy['tabular_twin_share_real_holdout'])}"],
+            ["membership inference ROC AUC", _f(privacy["membership_inference_auc"]), "0.5 (no signal)"],
+            *([["exact / near copies of training text", f"{privacy['text_copies']['exact']} / "
+                f"{privacy['text_copies']['near']}", "0"]] if "text_copies" in privacy else []),
+        ]),
+    ]
+    utility = results.get("utility", {})
+    if utility.get("train_on_synthetic_test_on_real"):
+        t = utility["train_on_synthetic_test_on_real"]
+        sections += ["<h2>Utility</h2>", _table(["rating model (TF-IDF + ridge), tested on real rows", "RMSE"], [
+            [f"trained on {t['rows']} synthetic rows", _f(t["rmse_trained_on_synthetic"])],
+            [f"trained on {t['rows']} real train rows", _f(t["rmse_trained_on_real_same_size"])],
+            ["predicting the train mean", _f(t["rmse_mean_predictor"])]])]
+    if results.get("filter"):
+        sections += ["<h2>Quality filter</h2>", _img("outcomes", figures.outcomes(results["filter"]["outcomes"]))]
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fidelity report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}.pass{{color:#176f2c}}.warn{{color:#a15c00}}
+table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
+.pass{{color:#176f2c;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}
 figure{{display:inline-block;margin:6px}}img{{width:320px}}</style></head><body>
-<h1>Fidelity report</h1><p>{results['rows']['real']} real rows, {results['rows']['synthetic']} synthetic rows.</p>
-<h2>Summary</h2><table><tr><th>score</th><th>value</th><th>direction, range</th><th>mark</th></tr>{table}</table>
-<h2>Columns: real vs synthetic</h2>{images}
-<h2>Column pair trends (pairs with a real trend)</h2><table><tr><th>pair</th><th>score</th></tr>{pairs}</table>
-<h2>Not measured yet</h2><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in results['not_built'])}</ul>
+<h1>Fidelity report</h1><p>{html.escape(_counts_line(results))}</p>
+<h2>Summary</h2><table><tr><th>score</th><th>value</th><th>direction, range</th><th>real vs real</th><th>mark</th></tr>
+{summary}</table>
+{''.join(sections)}
 </body></html>
 """
-
-
-def _figure_column(real: pd.Series, synthetic: pd.Series, continuous: bool) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 2.6), dpi=80)
-    if continuous:
-        r, s = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
-        bins = np.histogram_bin_edges(r, bins=30)
-        ax.hist(r, bins=bins, alpha=0.5, density=True, label="real")
-        ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic")
-    else:
-        p = level_keys(real).fillna("(null)").value_counts(normalize=True)
-        q = level_keys(synthetic).fillna("(null)").value_counts(normalize=True).reindex(p.index, fill_value=0)
-        x = np.arange(len(p))
-        ax.bar(x - 0.2, p.to_numpy(), 0.4, label="real")
-        ax.bar(x + 0.2, q.to_numpy(), 0.4, label="synthetic")
-        ax.set_xticks(x, [str(v)[:12] for v in p.index], rotation=60, fontsize=6)
-    ax.set_title(str(real.name), fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from augment.cli import run_cli
-from augment.schema import detect_schema
+from augment.schema import SchemaOverrides, detect_schema
 from evaluate.__main__ import main
-from evaluate.report import category_coverage, distance_to_closest_record, measure, range_coverage
+from evaluate.privacy import measure_privacy
+from evaluate.report import category_coverage, measure, range_coverage
 
 
 def cli(*argv):
@@ -40,10 +41,14 @@ def test_coverage_helpers():
     assert range_coverage(pd.Series([0.0, 10.0]), pd.Series([5.0, 20.0])) == 0.5
 
 
-def test_copies_flagged_by_distance_to_closest_record(behavior_df):
-    copies = distance_to_closest_record(behavior_df, behavior_df.sample(300, random_state=0),
-                                        ["age", "watch_minutes"], ["gender", "genre"], seed=0)
-    assert copies["exact_copies_share"] > 0.4 and copies["dcr_ratio"] < 1
+def test_copies_flagged_by_privacy_checks(behavior_df):
+    train, holdout = behavior_df.iloc[:300], behavior_df.iloc[300:]
+    continuous, discrete = ["age", "watch_minutes"], ["gender", "genre"]
+    copies = measure_privacy(train, holdout, train.sample(200, random_state=0), continuous, discrete, seed=0)
+    assert copies["tabular_twin_share_synthetic"] == 1.0 and copies["dcr_ratio"] < 0.01
+    assert copies["membership_inference_auc"] > 0.75  # the copies give the training rows away
+    fresh = measure_privacy(train, holdout.iloc[:150], holdout.iloc[150:], continuous, discrete, seed=0)
+    assert 0.6 < fresh["dcr_ratio"] < 1.6 and abs(fresh["membership_inference_auc"] - 0.5) < 0.15
 
 
 def test_cli_writes_three_reports(tmp_path, behavior_df):
@@ -52,9 +57,9 @@ def test_cli_writes_three_reports(tmp_path, behavior_df):
     behavior_df.iloc[300:].to_parquet(synthetic)
     assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 0
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["rows"] == {"real": 300, "synthetic": 300}
+    assert report["rows"] == {"real": 300, "synthetic": 300, "train": 150}  # half the real rows stand in
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 6 and "http" not in html
+    assert html.count("data:image/png;base64,") == 7 and "http" not in html  # 6 columns + pair heatmap
     assert "| detection ROC AUC |" in (tmp_path / "rep" / "report.md").read_text()
 
 
@@ -69,3 +74,26 @@ def test_cli_bad_input(tmp_path, behavior_df, capsys, change, message):
     assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "rep").exists()
+
+
+def test_text_section_and_its_floors(tmp_path):
+    from tests.conftest import make_review_table
+
+    table = make_review_table(rows=600)
+    schema = detect_schema(table, SchemaOverrides.from_sources(roles=["review=text"]))
+    train, real, good = table.iloc[:300], table.iloc[300:450], table.iloc[450:]
+    bad = good.assign(review="the the the the")  # one repeated text, unrelated to the rating
+    on_good = measure(real, good, schema, train=train)
+    on_bad = measure(real, bad, schema, train=train)
+    assert on_good["text"]["embedding"]["frechet"] < on_bad["text"]["embedding"]["frechet"]
+    assert on_good["text"]["embedding"]["mmd"] < on_bad["text"]["embedding"]["mmd"]
+    assert on_good["text"]["distinct_2"]["synthetic"] > on_bad["text"]["distinct_2"]["synthetic"]
+    assert on_good["text"]["rating_consistency"]["synthetic"] > 0.5
+    assert np.isnan(on_bad["text"]["rating_consistency"]["synthetic"]) or \
+        on_bad["text"]["rating_consistency"]["synthetic"] < 0.2
+    assert on_bad["privacy"]["text_copies"]["exact"] == 0
+    copied = measure(real, train.iloc[:100], schema, train=train)
+    assert copied["privacy"]["text_copies"]["exact"] == copied["privacy"]["text_copies"]["rows"] - \
+        int(train.iloc[:100]["review"].isna().sum())
+    tstr = on_good["utility"]["train_on_synthetic_test_on_real"]
+    assert tstr["rmse_trained_on_synthetic"] < tstr["rmse_mean_predictor"]

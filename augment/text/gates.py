@@ -86,7 +86,10 @@ class RatingModel:
         keep = (texts.str.len().gt(0) & ratings.notna()).to_numpy()
         if keep.sum() < 3:
             return float("nan")
-        return float(spearmanr(self.predict(texts[keep]), ratings[keep].astype(float)).statistic)
+        predicted, given = self.predict(texts[keep]), ratings[keep].astype(float)
+        if np.ptp(predicted) == 0 or np.ptp(given) == 0:
+            return float("nan")  # a constant side has no rank order
+        return float(spearmanr(predicted, given).statistic)
 
 
 def text_gates(generated: pd.DataFrame, train: pd.DataFrame, validation: pd.DataFrame, text_columns: list[str],
