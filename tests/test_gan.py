@@ -121,3 +121,19 @@ def test_too_few_rows_is_a_clear_error():
     schema = detect_schema(df)
     with pytest.raises(UserError, match="at least 50 train rows, got 40"):
         TabularGAN(TINY).fit(df.iloc[:40], schema)
+
+
+def test_warm_start_from_an_earlier_model(fitted):
+    gan, schema, df = fitted
+    newer = make_behavior_table(rows=600, seed=9)
+    clean, _ = clean_rows(newer, schema)
+    frozen = GANConfig(**{**TINY.__dict__, "epochs": 1, "learning_rate": 0.0})
+    warm = TabularGAN(frozen, seed=3).fit(clean, schema, progress=False, init_from=gan)
+    old, new = gan.generator.state_dict(), warm.generator.state_dict()
+    for name in old:
+        if name.endswith("weight") and "bn" not in name:
+            assert torch.equal(old[name], new[name]), name
+    assert warm.transformer is gan.transformer
+    wider = GANConfig(**{**frozen.__dict__, "generator_dims": (32,)})
+    with pytest.raises(UserError, match="--init-from"):
+        TabularGAN(wider).fit(clean, schema, progress=False, init_from=gan)

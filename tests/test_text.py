@@ -98,3 +98,13 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, clothing_sample, 
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_warm_start_from_an_earlier_adapter(tmp_path, adapter, clothing_sample, template):
+    frozen = TextConfig(**{**TINY.__dict__, "steps": 1, "eval_every": 1, "learning_rate": 0.0})
+    fit_text(clothing_sample.iloc[40:56], clothing_sample.iloc[16:24], template, tmp_path, frozen, seed=5,
+             progress=False, init_adapter=adapter / "adapter")
+    old = load_file(str(adapter / "adapter" / "adapter_model.safetensors"))
+    new = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    assert old.keys() == new.keys()
+    assert all(torch.equal(old[k], new[k]) for k in old)

@@ -96,7 +96,9 @@ class TabularGAN:
     # ------------------------------------------------------------------------------------ fit
 
     def fit(self, train: pd.DataFrame, schema: Schema, validation: pd.DataFrame | None = None,
-            progress: bool = True) -> TabularGAN:
+            progress: bool = True, init_from: TabularGAN | None = None) -> TabularGAN:
+        """Fit on `train`; `init_from` warm-starts from an earlier model: its encoding and weights are
+        kept (levels it never saw map to its most common one), keys and conditions come from `train`."""
         if len(train) < MIN_TRAIN_ROWS:
             raise UserError(
                 f"the tabular GAN needs at least {MIN_TRAIN_ROWS} train rows, got {len(train)}; "
@@ -111,8 +113,13 @@ class TabularGAN:
             validation = None
         self.plan = ColumnPlan.from_schema(schema, train)
         self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
-        self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
-                                                 cfg.mixture_rows)
+        if init_from is not None:
+            if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
+                raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
+            self.transformer = init_from.transformer
+        else:
+            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
+                                                     cfg.mixture_rows)
         self.key_drawers = [
             KeyDrawer.fit(train, key, attributes, [a for a in attributes if a in self.plan.continuous])
             for key, attributes in self.plan.entities
@@ -125,6 +132,12 @@ class TabularGAN:
 
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
+        if init_from is not None:
+            try:
+                self.generator.load_state_dict(init_from.generator.state_dict())
+                critic.load_state_dict(init_from.critic.state_dict())
+            except RuntimeError:
+                raise UserError("--init-from: the earlier run's networks have other sizes; fit from scratch") from None
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
                                  weight_decay=cfg.weight_decay)
         opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from augment.errors import UserError
 from augment.runs import read_json, value_hash, write_json
 from augment.text.generate import length_limit
 from augment.text.models import DEFAULT_LM, load_lm
@@ -147,9 +148,12 @@ def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16
 
 
 def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: PromptTemplate, out: str | Path,
-             config: TextConfig, seed: int = 0, progress: bool = True) -> FitResult:
-    """Fit a LoRA adapter; the best one ends in OUT/adapter, with the tokenizer and template beside it."""
-    from peft import LoraConfig, get_peft_model
+             config: TextConfig, seed: int = 0, progress: bool = True, init_adapter: str | Path | None = None,
+             ) -> FitResult:
+    """Fit a LoRA adapter; the best one ends in OUT/adapter, with the tokenizer and template beside it.
+
+    `init_adapter`: an earlier adapter folder to start from (same base model and LoRA shape)."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,6 +162,12 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
     model = get_peft_model(base, LoraConfig(
         task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=list(config.target_modules)))
+    if init_adapter is not None:
+        try:
+            set_peft_model_state_dict(model, load_file(str(Path(init_adapter) / "adapter_model.safetensors")))
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"--init-from: the adapter in {init_adapter} does not fit this model "
+                            f"({str(exc).splitlines()[0]}); fit from scratch") from None
     model.train()
     examples = build_examples(tokenizer, template, train, config.max_tokens)
     val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
