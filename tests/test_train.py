@@ -1,0 +1,96 @@
+"""The downstream experiment: statistics and verdicts on constructed inputs, the protocol's hygiene,
+and a tiny run of each learner option."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment.cli import run_cli
+from train import experiment
+from train.__main__ import main
+from train.experiment import Data, ExperimentConfig, run_experiment, summarize
+from train.learners import FineTuneConfig, make_learner
+from train.stats import mean_ci, paired_comparison, recovered_fraction
+from tests.conftest import make_review_table
+
+
+def test_confidence_interval_and_paired_verdicts():
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and low == pytest.approx(2 - 4.303 * 1 / np.sqrt(3), abs=1e-3)
+    assert paired_comparison([1.0, 1.1, 0.9, 1.0, 1.05], [0.8, 0.92, 0.7, 0.79, 0.86])["verdict"] == "gain"
+    assert paired_comparison([0.8, 0.92, 0.7, 0.79, 0.86], [1.0, 1.1, 0.9, 1.0, 1.05])["verdict"] == "harm"
+    assert paired_comparison([1.0, 0.9, 1.1, 1.0, 0.95], [0.95, 1.0, 1.0, 1.05, 0.9])["verdict"] == "no significant gain"
+    assert recovered_fraction(1.0, 0.95, 0.8) == pytest.approx(0.25)
+
+
+def constructed(real, augmented, repeated, eda):
+    rows = []
+    for arm, values in (("real", real), ("augmented", augmented), ("repeated", repeated), ("eda", eda)):
+        rows += [{"size": 500, "ratio": 3.0, "arm": arm, "seed": s, "train_rows": 2000, "rmse": v, "mae": v,
+                  "spearman": 0.5} for s, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_gain_must_beat_the_controls():
+    real, better = [1.0, 1.02, 0.98, 1.01, 0.99], [0.9, 0.93, 0.88, 0.91, 0.9]
+    assert summarize(constructed(real, better, [0.95] * 5, [0.97] * 5))[0]["verdict"] == "gain"
+    repeated_wins = summarize(constructed(real, better, [0.85] * 5, [0.97] * 5))[0]["verdict"]
+    assert repeated_wins == "no significant gain (does not beat the controls)"
+    assert summarize(constructed(real, [1.2, 1.21, 1.19, 1.2, 1.22], [1.0] * 5, [1.0] * 5))[0]["verdict"] == "harm"
+
+
+def review_data(rows=600):
+    table = make_review_table(rows=rows).dropna(subset=["review"])
+    learning = pd.DataFrame({"text": table["review"], "y": table["rating"].astype(float),
+                             "aux": (table["rating"] >= 4).astype(float)})
+    synthetic = learning.iloc[:200].assign(text=lambda d: d["text"] + " synthmarker")
+    return Data(learning.iloc[200:380], synthetic, learning.iloc[380:460], learning.iloc[460:])
+
+
+def test_synthetic_rows_never_in_validation_or_test(monkeypatch):
+    seen = []
+
+    class Spy:
+        def fit(self, texts, y, validation, aux=None):
+            seen.append(("fit", texts))
+            seen.append(("validation", validation[0]))
+            return self
+
+        def predict(self, texts):
+            seen.append(("test", texts))
+            return np.full(len(texts), 3.0)
+
+    monkeypatch.setattr(experiment, "make_learner", lambda *args: Spy())
+    results = run_experiment(review_data(), ExperimentConfig(sizes=[40], ratios=[1, 2], seeds=2), progress=False)
+    assert set(results["arm"]) == {"real", "augmented", "synthetic", "more real", "repeated", "eda"}
+    assert not any("synthmarker" in t for kind, texts in seen if kind != "fit" for t in texts)
+    marked = [any("synthmarker" in t for t in texts) for kind, texts in seen if kind == "fit"]
+    assert sum(marked) == 2 * 2 * 2  # augmented and synthetic arms, 2 ratios, 2 seeds
+    sizes = results.set_index(["arm", "ratio", "seed"])["train_rows"]
+    assert sizes[("augmented", 2, 0)] == sizes[("repeated", 2, 0)] == sizes[("eda", 2, 0)] == 120
+
+
+@pytest.mark.parametrize("name, options", [
+    ("tfidf", {}), ("zero-shot", {}), ("finetune", {}),
+    ("finetune", {"aux": True}), ("finetune", {"fgm_epsilon": 0.5}), ("finetune", {"lora": True}),
+])
+def test_each_learner_option_runs(name, options):
+    data = review_data(700)
+    aux = options.pop("aux", False)
+    learner = make_learner(name, 0, FineTuneConfig(epochs=1, batch_size=16, max_tokens=24, **options))
+    train = data.train.head(48)
+    learner.fit(train["text"].tolist(), train["y"].to_numpy(), (data.validation["text"].tolist(),
+                data.validation["y"].to_numpy()), train["aux"].to_numpy() if aux else None)
+    predicted = learner.predict(data.test["text"].head(20).tolist())
+    assert predicted.shape == (20,) and np.isfinite(predicted).all()
+
+
+def test_cli_writes_results(tmp_path):
+    table = make_review_table(rows=700)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table.assign(review=table["review"].str.upper()).iloc[:300].to_csv(tmp_path / "s.csv", index=False)
+    argv = ["--data", tmp_path / "t.csv", "--synthetic", tmp_path / "s.csv", "--sizes", "60", "--ratios", "1",
+            "--seeds", "2", "--out", tmp_path / "out", "--role", "review=text"]
+    assert run_cli(main, [str(a) for a in argv]) == 0
+    for name in ("results.json", "results.csv", "learning_curve.png", "gain.png"):
+        assert (tmp_path / "out" / name).is_file()

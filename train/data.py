@@ -1,0 +1,62 @@
+"""Learning tables for the experiment: a `text` column (the row's text, optionally with its fields),
+the target `y`, and an optional binary `aux` target. Rows without text or target are left out."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from augment.data import read_table
+from augment.errors import UserError
+from augment.pipeline import load_prepared
+from augment.rows import clean_rows
+from augment.runs import RunDir
+from augment.schema import Schema, SchemaOverrides, detect_schema
+from augment.split import split_rows
+from augment.text.prompts import PromptTemplate
+from train.experiment import Data
+
+
+def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_target: str | None) -> pd.DataFrame:
+    text = df[schema.text_columns].apply(
+        lambda row: ". ".join(str(v) for v in row if isinstance(v, str) and v.strip()), axis=1)
+    if with_fields:
+        template = PromptTemplate.from_schema(schema)
+        fields = [f for f in template.fields if f != schema.target]
+        text = df[fields].apply(lambda row: PromptTemplate(fields, ["text"]).prompt(row)[: -len("\ntext:")],
+                                axis=1) + ". " + text
+    out = pd.DataFrame({"text": text, "y": pd.to_numeric(df[schema.target], errors="coerce")}, index=df.index)
+    if aux_target:
+        if aux_target not in df.columns:
+            raise UserError(f"--aux-target {aux_target}: no such column")
+        out["aux"] = df[aux_target].map(lambda v: float(v in (True, 1, "1", "true", "yes")) if pd.notna(v) else 0.0)
+    return out[(out["text"].str.len() > 0) & out["y"].notna()]
+
+
+def data_from_run(path: str, with_fields: bool, aux_target: str | None) -> Data:
+    run = RunDir(path)
+    df, schema, split, _ = load_prepared(run)
+    _check(schema)
+    augmented = read_table(run.require("augmented.parquet", hint="run `python -m augment run DATA --out RUN` first"))
+    parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
+    synthetic = learning_table(augmented[augmented["is_synthetic"]], schema, with_fields, aux_target)
+    return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+
+
+def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOverrides, with_fields: bool,
+                    aux_target: str | None) -> Data:
+    df = read_table(path)
+    schema = detect_schema(df, overrides)
+    _check(schema)
+    clean, _ = clean_rows(df, schema)
+    split = split_rows(clean, schema.target, seed=0)
+    parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
+    synthetic = learning_table(read_table(synthetic_path), schema, with_fields, aux_target) if synthetic_path \
+        else parts["train"].iloc[:0]
+    return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+
+
+def _check(schema: Schema) -> None:
+    if not schema.target:
+        raise UserError("the table has no target to predict; declare one with --target COLUMN")
+    if not schema.text_columns:
+        raise UserError("the table has no text column; the rating learners read text")

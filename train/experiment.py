@@ -1,0 +1,148 @@
+"""The protocol: does training on real + synthetic rows beat real rows alone, on unseen real rows?
+
+For each real-data size, seed and synthetic:real ratio, one learner is fit on each arm:
+
+- real: `size` real train rows (the baseline);
+- augmented: the same real rows + ratio x size synthetic rows;
+- synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
+- more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
+- repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
+- eda: the real rows + ratio x size EDA-style copies of them (a cheap classic augmentation).
+
+Validation (early stopping, model choice) and test (every metric) are real rows only; synthetic
+rows never enter them. Augmentation counts as a gain only if it beats the real baseline with a 95%
+CI above zero across seeds and also beats both controls on average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from tqdm.auto import tqdm
+
+from augment.errors import UserError
+from train.eda import eda
+from train.learners import FineTuneConfig, make_learner, rmse
+from train.stats import mean_ci, paired_comparison, recovered_fraction
+
+ARMS = ("real", "augmented", "synthetic", "more real", "repeated", "eda")
+
+
+@dataclass
+class ExperimentConfig:
+    sizes: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000])
+    ratios: list[float] = field(default_factory=lambda: [1.0, 3.0])
+    seeds: int = 5
+    learner: str = "tfidf"
+    finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
+    aux_target: str | None = None  # binary column for multi-task fine-tuning
+    validation_rows: int = 1000
+    test_rows: int = 2000
+
+
+@dataclass
+class Data:
+    """Texts, targets (and auxiliary targets) of each part; synthetic rows only ever in `synthetic`."""
+
+    train: pd.DataFrame
+    synthetic: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True) -> pd.DataFrame:
+    """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows."""
+    validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
+    test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
+    plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in range(config.seeds)]
+    if not plan:
+        raise UserError("nothing to run: give at least one --sizes, --ratios and --seeds")
+    rows, baseline = [], {}
+    bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress)
+    for size, ratio, seed in bar:
+        rng = np.random.default_rng(seed)
+        extra = int(round(size * ratio))
+        order = rng.permutation(len(data.train))
+        real = data.train.iloc[order[:size]]
+        arms = {"augmented": None, "synthetic": None, "repeated": None, "eda": None, "more real": None}
+        if len(data.synthetic) >= extra and extra > 0:
+            synthetic = data.synthetic.sample(extra, random_state=seed)
+            arms["augmented"] = pd.concat([real, synthetic])
+            arms["synthetic"] = synthetic
+        if size + extra <= len(data.train):
+            arms["more real"] = data.train.iloc[order[: size + extra]]
+        arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
+        arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
+        if (size, seed) not in baseline:  # the real arm does not depend on the ratio
+            baseline[(size, seed)] = _fit_and_score(real, validation, test, config, seed)
+        rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
+                     **baseline[(size, seed)]})
+        for arm, table in arms.items():
+            if table is not None:
+                rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
+                             **_fit_and_score(table, validation, test, config, seed)})
+        bar.set_postfix(size=size, ratio=ratio, seed=seed)
+    return pd.DataFrame(rows)
+
+
+def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.DataFrame:
+    copies = real.iloc[rng.integers(len(real), size=count)].copy()
+    copies["text"] = [eda(t, rng) for t in copies["text"]]
+    return copies
+
+
+def _fit_and_score(table: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, config: ExperimentConfig,
+                   seed: int) -> dict:
+    learner = make_learner(config.learner, seed, config.finetune)
+    aux = table["aux"].to_numpy() if config.aux_target else None
+    learner.fit(table["text"].tolist(), table["y"].to_numpy(float),
+                (validation["text"].tolist(), validation["y"].to_numpy(float)), aux)
+    predicted = learner.predict(test["text"].tolist())
+    actual = test["y"].to_numpy(float)
+    ranked = np.ptp(predicted) > 0 and np.ptp(actual) > 0  # a constant side has no rank order
+    return {"rmse": rmse(predicted, actual), "mae": float(np.mean(np.abs(predicted - actual))),
+            "spearman": float(spearmanr(predicted, actual).statistic) if ranked else float("nan")}
+
+
+def summarize(results: pd.DataFrame) -> list[dict]:
+    """Per (size, ratio): each arm's mean and CI, its paired comparison with real, and the verdict."""
+    out = []
+    for (size, ratio), group in results.groupby(["size", "ratio"], sort=True):
+        by_arm = {arm: g.sort_values("seed") for arm, g in group.groupby("arm")}
+        real = by_arm["real"]
+        entry = {"size": int(size), "ratio": float(ratio), "arms": {}}
+        for arm in ARMS:
+            if arm not in by_arm:
+                continue
+            scores = by_arm[arm]
+            mean, low, high = mean_ci(scores["rmse"])
+            entry["arms"][arm] = {"rmse": mean, "ci_low": low, "ci_high": high, "mae": float(scores["mae"].mean()),
+                                  "spearman": float(scores["spearman"].mean()), "train_rows": int(scores["train_rows"].iloc[0])}
+            if arm != "real":
+                seeds = sorted(set(real["seed"]) & set(scores["seed"]))
+                entry["arms"][arm]["vs_real"] = paired_comparison(
+                    real.set_index("seed").loc[seeds, "rmse"], scores.set_index("seed").loc[seeds, "rmse"])
+        entry["verdict"] = _verdict(entry["arms"])
+        if "augmented" in entry["arms"] and "more real" in entry["arms"]:
+            entry["recovered_fraction_of_real_gain"] = recovered_fraction(
+                entry["arms"]["real"]["rmse"], entry["arms"]["augmented"]["rmse"], entry["arms"]["more real"]["rmse"])
+        out.append(entry)
+    return out
+
+
+def _verdict(arms: dict) -> str:
+    if "augmented" not in arms:
+        return "not measured (not enough synthetic rows)"
+    versus = arms["augmented"]["vs_real"]["verdict"]
+    if versus == "gain":
+        beaten = [c for c in ("repeated", "eda") if c in arms and arms["augmented"]["rmse"] < arms[c]["rmse"]]
+        return "gain" if len(beaten) == sum(c in arms for c in ("repeated", "eda")) else \
+            "no significant gain (does not beat the controls)"
+    return versus
+
+
+def to_dict(config: ExperimentConfig) -> dict:
+    return asdict(config)

@@ -1,0 +1,85 @@
+"""What the experiment writes: results.csv (every fit), results.json (config and summaries), figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+from augment.runs import atomic_path, write_json  # noqa: E402
+
+
+def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "results.csv") as tmp:
+        results.to_csv(tmp, index=False)
+    write_json(out / "results.json", {"config": config, "summary": summary})
+    _learning_curve(summary, out / "learning_curve.png")
+    _gain(summary, out / "gain.png")
+    return out
+
+
+def verdict_lines(summary: list[dict]) -> list[str]:
+    lines = []
+    for entry in summary:
+        arms = entry["arms"]
+        line = f"{entry['size']} real rows, synthetic:real {entry['ratio']:g}: real-only RMSE {arms['real']['rmse']:.3f}"
+        if "augmented" in arms:
+            vs = arms["augmented"]["vs_real"]
+            line += (f", augmented {arms['augmented']['rmse']:.3f} (improvement {vs['improvement']:+.3f}, "
+                     f"95% CI [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p={vs['p_value']:.3g})")
+        lines.append(f"{line}: {entry['verdict']}")
+    return lines
+
+
+def _learning_curve(summary: list[dict], path: Path) -> None:
+    ratios = sorted({e["ratio"] for e in summary})
+    fig, axes = plt.subplots(1, len(ratios), figsize=(5 * len(ratios), 3.6), dpi=90, squeeze=False)
+    for ax, ratio in zip(axes[0], ratios):
+        entries = sorted((e for e in summary if e["ratio"] == ratio), key=lambda e: e["size"])
+        for arm in ("real", "augmented", "synthetic", "more real", "repeated", "eda"):
+            points = [(e["size"], e["arms"][arm]) for e in entries if arm in e["arms"]]
+            if not points:
+                continue
+            sizes = [p[0] for p in points]
+            means = np.array([p[1]["rmse"] for p in points])
+            low = np.array([p[1]["ci_low"] for p in points])
+            high = np.array([p[1]["ci_high"] for p in points])
+            errors = np.nan_to_num(np.vstack([means - low, high - means]), posinf=0.0, neginf=0.0)
+            ax.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label=arm)
+        ax.set_xscale("log")
+        ax.set_xlabel("real train rows")
+        ax.set_ylabel("test RMSE (lower is better)")
+        ax.set_title(f"synthetic:real = {ratio:g}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _gain(summary: list[dict], path: Path) -> None:
+    entries = [e for e in summary if "augmented" in e["arms"]]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+    labels = [f"{e['size']}\n{e['ratio']:g}x" for e in entries]
+    gains = [e["arms"]["augmented"]["vs_real"] for e in entries]
+    means = np.array([g["improvement"] for g in gains])
+    errors = np.nan_to_num(np.vstack([means - [g["ci_low"] for g in gains], [g["ci_high"] for g in gains] - means]),
+                           posinf=0.0, neginf=0.0)
+    ax.bar(range(len(entries)), means, yerr=errors, capsize=3,
+           color=["#2ca02c" if e["verdict"] == "gain" else "#d62728" if e["verdict"] == "harm" else "#999999"
+                  for e in entries])
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(entries)), labels, fontsize=7)
+    ax.set_ylabel("RMSE improvement over real-only")
+    ax.set_title("augmentation gain with 95% CI (green: gain, grey: none, red: harm)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
