@@ -33,11 +33,11 @@ def add_fit_flags(parser: Parser) -> None:
     parser.add_argument("--out", required=True, metavar="RUN", help="run directory (created; reruns resume)")
     parser.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
     parser.add_argument("--profile", choices=["quick", "full"], default="quick",
-                        help="quick: at most 60 GAN epochs, 60 LoRA steps (default); full: 300 epochs, 600 steps")
+                        help="quick: at most 60 GAN epochs, 120 LoRA steps (default); full: 300 epochs, 600 steps")
     parser.add_argument("--epochs", type=int, metavar="N", help="most GAN epochs (default: from --profile); "
                         "the epoch with the best validation quality is kept")
     parser.add_argument("--text-steps", type=int, metavar="N", help="LoRA steps of the text LM (default: from "
-                        "--profile: 60 quick, 600 full); the step with the best validation perplexity is kept")
+                        "--profile: 120 quick, 600 full); the step with the best validation perplexity is kept")
     parser.add_argument("--init-from", metavar="RUN", help="warm-start both generators from an earlier run "
                         "(its encoding and weights; same columns)")
     parser.add_argument("--text-model", metavar="NAME", help="causal LM: a local folder or hub id "

@@ -79,7 +79,7 @@ def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
 
 # patience counts validation scores (every 2 epochs) without improvement
 PROFILES = {"quick": {"epochs": 60, "patience": 15}, "full": {"epochs": 300, "patience": 25}}
-TEXT_PROFILES = {"quick": {"steps": 60, "eval_every": 30}, "full": {"steps": 600, "eval_every": 100}}
+TEXT_PROFILES = {"quick": {"steps": 120, "eval_every": 40}, "full": {"steps": 600, "eval_every": 100}}
 TABULAR_DIR = "models/tabular"
 TEXT_DIR = "models/text"
 MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
@@ -177,7 +177,7 @@ def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | 
 
 
 def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: str | None = None, seed: int = 0,
-                with_text: bool = False, quantize: bool = True) -> tuple[pd.DataFrame, dict]:
+                with_text: bool = False, precision: str = "bfloat16") -> tuple[pd.DataFrame, dict]:
     """GAN rows, with text when asked; exact copies of training text never pass."""
     from augment.tabular.synthesizer import TabularGAN
 
@@ -191,10 +191,10 @@ def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: st
 
     adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit DATA "
                           f"--out {run.path} --stage text`").parent
-    text_model = TextModel.load(adapter, quantize=quantize)
+    text_model = TextModel.load(adapter, precision)
     _, schema, split, clean = load_prepared(run)
     train, validation = clean.loc[split["train"]], clean.loc[split["validation"]]
-    config = GenerationConfig(quantize=quantize)
+    config = GenerationConfig(precision=precision)
     rows, _ = generate_text(text_model, rows, config, seed)
     for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
         gates, _ = text_gates(rows, train, validation, schema.text_columns, None)

@@ -122,9 +122,12 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     assert "--stage tabular" in capsys.readouterr().err
 
 
-def test_run_writes_rows_and_report(tmp_path, behavior_csv):
+def test_run_without_text_columns(tmp_path, behavior_csv):
     out = tmp_path / "run"
-    assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 80) == 0
-    assert len(pd.read_parquet(out / "synthetic_tabular.parquet")) == 80
+    assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 80, "--filter", "none") == 0
+    augmented = pd.read_parquet(out / "augmented.parquet")
+    assert augmented["is_synthetic"].sum() == 80
+    assert set(augmented.loc[augmented["is_synthetic"], "generator"]) == {"tabular-gan"}
+    assert "text" not in RunDir(out).manifest()["stages"]
     for name in ("report.html", "report.json", "report.md"):
         assert (out / "report" / name).is_file()

@@ -50,8 +50,9 @@ def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv):
     process = subprocess.Popen([sys.executable, "-m", "augment", "run", str(review_csv), "--out", str(killed),
                                 *RUN_ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not (killed / "rounds" / "round-000.parquet").exists():
-        time.sleep(0.05)
+    # Killed once the GAN is saved, while the text model loads and trains (seconds, so never too late).
+    while time.time() < deadline and not (killed / "models" / "tabular" / "config.json").exists():
+        time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "augmented.parquet").exists()

@@ -34,7 +34,7 @@ def adapter(tmp_path_factory, clothing_sample, template):
 
 
 def test_prompt_round_trip(clothing_sample, template):
-    assert template.fields[0] == "Age" and "Clothing ID" not in template.fields
+    assert template.fields[0] == "Age" and template.fields[-1] == "Rating" and "Clothing ID" not in template.fields
     for _, row in clothing_sample.head(50).iterrows():
         parsed = template.parse(template.completion(row))
         for name in ("Title", "Review Text"):
@@ -56,7 +56,7 @@ def test_loss_only_on_completion_tokens(clothing_sample, template, tokenizer):
 
 
 def test_generation_is_seeded(adapter, clothing_sample, template):
-    model = TextModel.load(adapter / "adapter", quantize=True)
+    model = TextModel.load(adapter / "adapter")
     rows = clothing_sample.iloc[30:34].drop(columns=template.text_columns)
     config = GenerationConfig(max_new_tokens=12, batch_size=4)
     first, raw_first = generate_text(model, rows, config, seed=3, progress=False)

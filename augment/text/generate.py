@@ -5,8 +5,9 @@ cache: a row that has ended its text leaves the batch at once (its cache rows ar
 batch costs what its texts cost rather than the longest text times the batch size. No row runs past
 a limit taken from the real length distribution. Sampling uses temperature and top-p with a
 repetition penalty (the un-tuned model loops: "I love my best friend. I love my best friend. ...").
-The fast path merges the adapter and quantizes the linear layers to int8 (dynamic quantization),
-which the benchmark compares with the plain float path.
+The adapter is merged into the model, which then runs in bfloat16 by default (the benchmark shows
+it keeps float32's validation perplexity at about twice the speed). int8 dynamic quantization is
+faster still but triples this model's perplexity, so it is an option, not the default.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class GenerationConfig:
     temperature: float = 0.8
     top_p: float = 0.92
     repetition_penalty: float = 1.15
-    batch_size: int = 32
+    batch_size: int = 64
     max_new_tokens: int | None = None  # None: from the fitted adapter's real length distribution
-    quantize: bool = True  # int8 dynamic quantization of linear layers (the fast path)
+    precision: str = "bfloat16"  # bfloat16 (default), float32, or int8 (dynamic quantization; loses quality)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TextModel:
     max_new_tokens: int
 
     @classmethod
-    def load(cls, folder: str | Path, quantize: bool = True) -> TextModel:
+    def load(cls, folder: str | Path, precision: str = "bfloat16") -> TextModel:
         from peft import PeftModel
 
         folder = Path(folder)
@@ -56,10 +57,14 @@ class TextModel:
         base, tokenizer = load_lm(meta["base_model"])
         model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
         model.eval()
-        if quantize:
-            with warnings.catch_warnings():  # deprecated in favour of torchao, still the CPU's fastest path here
+        if precision == "bfloat16":
+            model = model.to(torch.bfloat16)
+        elif precision == "int8":
+            with warnings.catch_warnings():  # deprecated in favour of torchao, still here in torch 2.13
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif precision != "float32":
+            raise UserError(f"precision {precision!r}: use bfloat16, float32 or int8")
         template = PromptTemplate(meta["fields"], meta["text_columns"])
         return cls(model, tokenizer, template, int(meta.get("max_new_tokens", 160)))
 

@@ -44,7 +44,7 @@ class TextConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     max_tokens: int = 192
     eval_every: int = 40
     eval_rows: int = 64
@@ -128,7 +128,7 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     first = int((labels != IGNORE).float().argmax(dim=1).min())  # earliest labelled position in the batch
     keep_logits = labels.shape[1] - first + 1
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   logits_to_keep=keep_logits).logits
+                   logits_to_keep=keep_logits).logits.float()
     targets = labels[:, labels.shape[1] - keep_logits + 1 :]
     keep = targets != IGNORE
     loss = torch.nn.functional.cross_entropy(logits[:, :-1][keep], targets[keep], reduction="sum")

@@ -27,8 +27,9 @@ class PromptTemplate:
 
     @classmethod
     def from_schema(cls, schema: Schema) -> PromptTemplate:
-        fields = [c.name for c in schema.columns if c.role not in ("text", "id")]
-        return cls(fields, schema.text_columns)
+        # The target goes last, next to the text it should steer: a small model attends most to what is near.
+        fields = [c.name for c in schema.columns if c.role not in ("text", "id", "target")]
+        return cls(fields + ([schema.target] if schema.target else []), schema.text_columns)
 
     def prompt(self, row: pd.Series | dict) -> str:
         fields = " | ".join(f"{name}: {_show(row[name])}" for name in self.fields)
