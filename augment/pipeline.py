@@ -140,8 +140,11 @@ def report_run(run: RunDir, seed: int) -> Path:
         schema = Schema([c for c in schema.columns if c.role != "text"], schema.entities)  # no text was written
     real, train = (df.iloc[split[name]][schema.names].reset_index(drop=True) for name in ("test", "train"))
     outcome = run.manifest()["stages"]["synthesize"]
-    results = measure(real, synthetic[schema.names], schema, seed, train, extra={"filter": {
-        "outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]}})
+    extra = {"filter": {"outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]}}
+    downstream = run.file("report", "train", "results.json")  # written by `python -m train --run RUN`
+    if downstream.is_file():
+        extra["downstream"] = read_json(downstream)["summary"]
+    results = measure(real, synthetic[schema.names], schema, seed, train, extra=extra)
     return write_report(results, real, synthetic[schema.names], schema, run.file("report"))
 
 
@@ -186,7 +189,7 @@ def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: st
     rows = TabularGAN.load(tabular).sample(n, conditions, balance, seed)
     if not with_text:
         return rows, {}
-    from augment.text.gates import text_gates
+    from augment.text.gates import CopyIndex, joined_text, text_gates
     from augment.text.generate import GenerationConfig, TextModel, generate_text
 
     adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit DATA "
@@ -196,9 +199,10 @@ def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: st
     train, validation = clean.loc[split["train"]], clean.loc[split["validation"]]
     config = GenerationConfig(precision=precision)
     rows, _ = generate_text(text_model, rows, config, seed)
+    index = CopyIndex(joined_text(train, schema.text_columns))
     for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
-        gates, _ = text_gates(rows, train, validation, schema.text_columns, None)
-        copies = gates.index[gates["text_exact_copy"]]
+        texts = joined_text(rows, schema.text_columns)
+        copies = rows.index[[index.is_exact_copy(t) for t in texts]]
         if copies.empty:
             break
         rewritten, _ = generate_text(text_model, rows.loc[copies], config, seed + attempt, progress=False)

@@ -259,6 +259,12 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
             [f"trained on {t['rows']} synthetic rows", _f(t["rmse_trained_on_synthetic"])],
             [f"trained on {t['rows']} real train rows", _f(t["rmse_trained_on_real_same_size"])],
             ["predicting the train mean", _f(t["rmse_mean_predictor"])]])]
+    if results.get("downstream"):
+        from train.outputs import verdict_lines
+
+        sections += ["<h2>Downstream: real-only vs augmented (python -m train)</h2><ul>",
+                     "".join(f"<li>{html.escape(line)}</li>" for line in verdict_lines(results["downstream"])),
+                     "</ul>"]
     if results.get("filter"):
         sections += ["<h2>Quality filter</h2>", _img("outcomes", figures.outcomes(results["filter"]["outcomes"]))]
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fidelity report</title>

@@ -65,12 +65,14 @@ def test_cli_writes_three_reports(tmp_path, behavior_df):
 
 @pytest.mark.parametrize("change, message", [
     (lambda df: df.drop(columns=["genre"]), "columns differ"),
+    (lambda df: df.drop(columns=["review"]), "missing in synthetic ['review']"),
     (lambda df: df.head(0), "no rows"),
 ])
 def test_cli_bad_input(tmp_path, behavior_df, capsys, change, message):
     real, synthetic = tmp_path / "real.csv", tmp_path / "syn.csv"
-    behavior_df.to_csv(real, index=False)
-    change(behavior_df).to_csv(synthetic, index=False)
+    table = behavior_df.assign(review=[f"review number {i} of many" for i in range(len(behavior_df))])  # text
+    table.to_csv(real, index=False)
+    change(table).to_csv(synthetic, index=False)
     assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "rep").exists()
