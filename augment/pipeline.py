@@ -85,6 +85,20 @@ TEXT_DIR = "models/text"
 MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
 
 
+def _earlier_model(init_from: str | None, folder: str, weights: str) -> Path | None:
+    """The weights file of an earlier run's model, for --init-from (None without it)."""
+    if not init_from:
+        return None
+    return RunDir(init_from).require(*folder.split("/"), weights, hint=f"--init-from needs a run with {folder}")
+
+
+def _model_stage_inputs(run: RunDir, seed: int, config, earlier: Path | None) -> str:
+    """A model stage is current when the prepared data, seed, config and warm start are unchanged."""
+    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
+    return value_hash({"prepare": prepared, "seed": seed, "config": asdict(config),
+                       "init_from": file_hash(earlier) if earlier else None})
+
+
 def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None,
                 init_from: str | None = None) -> RunDir:
     from augment.tabular.synthesizer import GANConfig, TabularGAN
@@ -93,18 +107,15 @@ def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | No
     if epochs is not None:
         settings["epochs"] = epochs
     config = GANConfig(**settings)
-    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
-    earlier = RunDir(init_from).require(TABULAR_DIR, "generator.safetensors", hint="--init-from needs a run with "
-                                        "a fitted tabular model").parent if init_from else None
-    inputs = value_hash({"prepare": prepared, "seed": seed, "config": asdict(config),
-                         "init_from": file_hash(earlier / "generator.safetensors") if earlier else None})
+    earlier = _earlier_model(init_from, TABULAR_DIR, "generator.safetensors")
+    inputs = _model_stage_inputs(run, seed, config, earlier)
     if run.stage_is_current("tabular", inputs):
         tqdm.write(f"tabular: up to date in {run.file(TABULAR_DIR)}")
         return run
     started = time.time()
     _, schema, split, clean = load_prepared(run)
     gan = TabularGAN(config, seed).fit(clean.loc[split["train"]], schema, clean.loc[split["validation"]],
-                                       init_from=TabularGAN.load(earlier) if earlier else None)
+                                       init_from=TabularGAN.load(earlier.parent) if earlier else None)
     gan.save(run.file(TABULAR_DIR))
     outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
     best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
@@ -159,11 +170,8 @@ def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | 
     if model:
         settings["model"] = model
     config = TextConfig(**settings)
-    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
-    earlier = RunDir(init_from).require(TEXT_DIR, "adapter", "adapter_model.safetensors", hint="--init-from needs "
-                                        "a run with a fitted text model").parent if init_from else None
-    inputs = value_hash({"prepare": prepared, "seed": seed, "config": asdict(config),
-                         "init_from": file_hash(earlier / "adapter_model.safetensors") if earlier else None})
+    earlier = _earlier_model(init_from, f"{TEXT_DIR}/adapter", "adapter_model.safetensors")
+    inputs = _model_stage_inputs(run, seed, config, earlier)
     if run.stage_is_current("text", inputs):
         tqdm.write(f"text: up to date in {run.file(TEXT_DIR)}")
         return run
@@ -172,7 +180,7 @@ def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | 
     if not schema.text_columns:
         raise UserError("the schema has no text column: there is nothing for the text generator to learn")
     result = fit_text(clean.loc[split["train"]], clean.loc[split["validation"]], PromptTemplate.from_schema(schema),
-                      run.file(TEXT_DIR), config, seed, init_adapter=earlier)
+                      run.file(TEXT_DIR), config, seed, init_adapter=earlier.parent if earlier else None)
     run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
                      seed=seed, best_step=result.best_step, validation_perplexity=result.best_perplexity,
                      completion_tokens_per_second=result.completion_tokens_per_second)

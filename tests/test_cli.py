@@ -131,3 +131,14 @@ def test_run_without_text_columns(tmp_path, behavior_csv):
     assert "text" not in RunDir(out).manifest()["stages"]
     for name in ("report.html", "report.json", "report.md"):
         assert (out / "report" / name).is_file()
+
+
+def test_fit_init_from_an_earlier_run(tmp_path, behavior_csv, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert cli("fit", behavior_csv, "--out", first, "--stage", "tabular", "--epochs", 1) == 0
+    assert cli("fit", behavior_csv, "--out", second, "--stage", "tabular", "--epochs", 1, "--init-from", first) == 0
+    assert RunDir(second).manifest()["stages"]["tabular"]["epochs_trained"] == 1
+    capsys.readouterr()
+    assert cli("fit", behavior_csv, "--out", tmp_path / "third", "--stage", "tabular", "--init-from",
+               tmp_path / "nothing") == 2
+    assert "--init-from needs a run with models/tabular" in capsys.readouterr().err
