@@ -14,7 +14,7 @@ def build_parser() -> Parser:
         prog="python -m train",
         description="Fit a rating learner on real rows only and on real + synthetic rows (and the controls: more "
         "real rows, the real rows repeated, EDA copies; and synthetic rows only), over several seeds and sizes, "
-        "and report RMSE, MAE and Spearman on the real test split with 95%% CIs, paired tests and a verdict.",
+        "and report RMSE, MAE and Spearman on the real test split with 95 percent CIs, paired tests and a verdict.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="RUN", help="a run directory: its split and augmented.parquet")
@@ -28,7 +28,7 @@ def build_parser() -> Parser:
                         help="real train rows per setting (default: 250 500 1000 2000)")
     parser.add_argument("--ratios", type=float, nargs="+", default=[1.0, 3.0], metavar="R",
                         help="synthetic rows per real row (default: 1 3)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5): --seed, --seed+1, ...")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")
@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.with_fields, args.aux_target)
         out = Path(args.out or "train-results")
     config = ExperimentConfig(
-        sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, learner=args.learner, aux_target=args.aux_target,
+        sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,
+        aux_target=args.aux_target,
         finetune=FineTuneConfig(encoder=args.encoder, epochs=args.epochs, fgm_epsilon=args.fgm, lora=args.lora),
     )
     results = run_experiment(data, config)

@@ -36,6 +36,7 @@ class ExperimentConfig:
     sizes: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000])
     ratios: list[float] = field(default_factory=lambda: [1.0, 3.0])
     seeds: int = 5
+    first_seed: int = 0  # the seeds are first_seed, first_seed + 1, ...
     learner: str = "tfidf"
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     aux_target: str | None = None  # binary column for multi-task fine-tuning
@@ -57,7 +58,8 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True) 
     """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows."""
     validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
     test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
-    plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in range(config.seeds)]
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
     if not plan:
         raise UserError("nothing to run: give at least one --sizes, --ratios and --seeds")
     rows, baseline = [], {}
