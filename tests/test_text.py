@@ -1,6 +1,5 @@
 """The text generator with the real SmolLM2 model: tiny step counts, few rows, short texts."""
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
