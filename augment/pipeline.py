@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from augment.data import read_table, resolve_source, write_table
+from augment.distributed import World
 from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
@@ -47,7 +49,15 @@ def load_and_detect(data: str, overrides: SchemaOverrides) -> tuple[pd.DataFrame
     return df, schema, clean, report
 
 
-def prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
+def prepare(data: str, out: str | Path, config: PrepareConfig, world: World = World()) -> RunDir:
+    """Validate and split DATA into the run directory (rank 0 writes it; other ranks wait for it)."""
+    if world.is_main:
+        _prepare(data, out, config)
+    world.barrier()
+    return RunDir(out)
+
+
+def _prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
     run = RunDir(out)
     source = resolve_source(data)
     schema_hash = file_hash(config.schema_file) if config.schema_file else None
@@ -82,7 +92,6 @@ PROFILES = {"quick": {"epochs": 60, "patience": 15}, "full": {"epochs": 300, "pa
 TEXT_PROFILES = {"quick": {"steps": 120, "eval_every": 40}, "full": {"steps": 600, "eval_every": 100}}
 TABULAR_DIR = "models/tabular"
 TEXT_DIR = "models/text"
-MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
 
 
 def _earlier_model(init_from: str | None, folder: str, weights: str) -> Path | None:
@@ -100,7 +109,7 @@ def _model_stage_inputs(run: RunDir, seed: int, config, earlier: Path | None) ->
 
 
 def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None,
-                init_from: str | None = None) -> RunDir:
+                init_from: str | None = None, world: World = World()) -> RunDir:
     from augment.tabular.synthesizer import GANConfig, TabularGAN
 
     settings = dict(PROFILES[profile])
@@ -115,13 +124,17 @@ def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | No
     started = time.time()
     _, schema, split, clean = load_prepared(run)
     gan = TabularGAN(config, seed).fit(clean.loc[split["train"]], schema, clean.loc[split["validation"]],
-                                       init_from=TabularGAN.load(earlier.parent) if earlier else None)
+                                       init_from=TabularGAN.load(earlier.parent) if earlier else None, world=world)
+    if not world.is_main:
+        world.barrier()  # rank 0 saves the model, the same on every rank
+        return run
     gan.save(run.file(TABULAR_DIR))
     outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
     best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
     run.record_stage("tabular", inputs, outputs, started, config=asdict(config), seed=seed,
                      epochs_trained=len(gan.history), best_epoch=gan.best_epoch,
-                     validation_quality=best.get("validation_quality"))
+                     validation_quality=best.get("validation_quality"), processes=world.size)
+    world.barrier()
     return run
 
 
@@ -160,7 +173,7 @@ def report_run(run: RunDir, seed: int) -> Path:
 
 
 def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | None = None,
-                   model: str | None = None, init_from: str | None = None) -> RunDir:
+                   model: str | None = None, init_from: str | None = None, world: World = World()) -> RunDir:
     from augment.text.lora import TextConfig, fit_text
     from augment.text.prompts import PromptTemplate
 
@@ -180,46 +193,13 @@ def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | 
     if not schema.text_columns:
         raise UserError("the schema has no text column: there is nothing for the text generator to learn")
     result = fit_text(clean.loc[split["train"]], clean.loc[split["validation"]], PromptTemplate.from_schema(schema),
-                      run.file(TEXT_DIR), config, seed, init_adapter=earlier.parent if earlier else None)
-    run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
-                     seed=seed, best_step=result.best_step, validation_perplexity=result.best_perplexity,
-                     completion_tokens_per_second=result.completion_tokens_per_second)
+                      run.file(TEXT_DIR), config, seed, init_adapter=earlier.parent if earlier else None, world=world)
+    if world.is_main:
+        run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
+                         seed=seed, best_step=result.best_step, validation_perplexity=result.best_perplexity,
+                         completion_tokens_per_second=result.completion_tokens_per_second, processes=world.size)
+    world.barrier()
     return run
-
-
-def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: str | None = None, seed: int = 0,
-                with_text: bool = False, precision: str = "bfloat16") -> tuple[pd.DataFrame, dict]:
-    """GAN rows, with text when asked; exact copies of training text never pass."""
-    from augment.tabular.synthesizer import TabularGAN
-
-    tabular = run.require(TABULAR_DIR, "config.json", hint=f"fit it with `python -m augment fit DATA --out "
-                          f"{run.path} --stage tabular`").parent
-    rows = TabularGAN.load(tabular).sample(n, conditions, balance, seed)
-    if not with_text:
-        return rows, {}
-    from augment.text.gates import CopyIndex, joined_text, text_gates
-    from augment.text.generate import GenerationConfig, TextModel, generate_text
-
-    adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit DATA "
-                          f"--out {run.path} --stage text`").parent
-    text_model = TextModel.load(adapter, precision)
-    _, schema, split, clean = load_prepared(run)
-    train, validation = clean.loc[split["train"]], clean.loc[split["validation"]]
-    config = GenerationConfig(precision=precision)
-    rows, _ = generate_text(text_model, rows, config, seed)
-    index = CopyIndex(joined_text(train, schema.text_columns))
-    for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
-        texts = joined_text(rows, schema.text_columns)
-        copies = rows.index[[index.is_exact_copy(t) for t in texts]]
-        if copies.empty:
-            break
-        rewritten, _ = generate_text(text_model, rows.loc[copies], config, seed + attempt, progress=False)
-        rows.loc[copies] = rewritten
-    gates, summary = text_gates(rows, train, validation, schema.text_columns, schema.target)
-    kept = ~gates["text_exact_copy"].to_numpy()
-    summary["rows_dropped_as_exact_copies"] = int((~kept).sum())
-    return rows[kept].reset_index(drop=True), summary
-
 
 
 @dataclass
@@ -229,13 +209,14 @@ class SynthesisConfig:
     filter_mode: str = "rejection"
 
 
-def synthesize(run: RunDir, config: SynthesisConfig, seed: int) -> dict:
+def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
     """Rounds of GAN rows -> text -> filter until `rows` are admitted; each round saved and resumable.
 
     Writes RUN/synthetic_all.parquet (every generated row with its scores and reject reason) and
     RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
     """
     from augment.filter import FilterConfig, filter_rows
+    from augment.sample import sample_rows
 
     stages = run.manifest()["stages"]
     upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
@@ -261,7 +242,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int) -> dict:
             rate = admitted / generated if generated else 0.6
             size = min(bound - generated, max(16, int(np.ceil((config.rows - admitted) / max(rate, 0.1) * 1.15))))
             round_seed = seed * 1000 + round_no
-            rows, _ = sample_rows(run, size, seed=round_seed, with_text=with_text)
+            rows, _ = sample_rows(run, size, seed=round_seed, with_text=with_text, device=device)
             rows.index = [f"r{round_no}-{i}" for i in range(len(rows))]
             scored, _ = filter_rows(rows, train, holdout, schema, preprocessor, filter_config, round_seed)
             write_table(scored.rename_axis("synthetic_id").reset_index(), path)

@@ -51,7 +51,7 @@ class Critic(nn.Module):
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """WGAN-GP: the critic's gradient norm pushed to 1 on points between real and fake packs."""
-        alpha = torch.rand(real.shape[0] // self.pac, 1, 1, generator=generator)
+        alpha = torch.rand(real.shape[0] // self.pac, 1, 1, generator=generator, device=real.device)
         alpha = alpha.repeat(1, self.pac, real.shape[1]).reshape(-1, real.shape[1])
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         grads = torch.autograd.grad(self(mixed).sum(), mixed, create_graph=True)[0]
@@ -75,7 +75,7 @@ def activate(raw: torch.Tensor, spans: list[tuple[int, str]], tau: float, hard: 
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool, generator: torch.Generator | None) -> torch.Tensor:
     # torch's own gumbel_softmax takes no generator; drawing the noise here keeps sampling seeded.
-    uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
+    uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-10, 1 - 1e-10)
     soft = F.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=1)
     if not hard:
         return soft

@@ -5,6 +5,10 @@ and a target with few levels (a 1-5 rating) are discrete and can be conditioned 
 drawn as a real key through its entity (see entities.py); text is left to the text generator.
 Training keeps the generator of the epoch with the best validation quality (SDMetrics-style
 shapes and pair trends against the real validation split), and stops early when it stalls.
+
+Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
+gradients are averaged across processes before each step, so the networks stay identical on all
+ranks; rank 0 scores the epochs and tells the others.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import atomic_path, read_json, write_json
 from augment.schema import Schema
@@ -96,18 +101,23 @@ class TabularGAN:
     # ------------------------------------------------------------------------------------ fit
 
     def fit(self, train: pd.DataFrame, schema: Schema, validation: pd.DataFrame | None = None,
-            progress: bool = True, init_from: TabularGAN | None = None) -> TabularGAN:
+            progress: bool = True, init_from: TabularGAN | None = None, world: World | None = None) -> TabularGAN:
         """Fit on `train`; `init_from` warm-starts from an earlier model: its encoding and weights are
-        kept (levels it never saw map to its most common one), keys and conditions come from `train`."""
+        kept (levels it never saw map to its most common one), keys and conditions come from `train`.
+        `world`: this process's rank and device (one CPU process by default)."""
         if len(train) < MIN_TRAIN_ROWS:
             raise UserError(
                 f"the tabular GAN needs at least {MIN_TRAIN_ROWS} train rows, got {len(train)}; "
                 "use a larger table (the train split is 70% of the usable rows)"
             )
         cfg = self.config
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        noise_gen = torch.Generator().manual_seed(self.seed)
+        world = world or World()
+        device = world.device
+        torch.manual_seed(self.seed)  # the same initial networks on every rank
+        # One process keeps the single-seed streams; several ranks each draw their own batches.
+        rank_seed = self.seed if world.size == 1 else self.seed * 1009 + world.rank
+        rng = np.random.default_rng(rank_seed)
+        noise_gen = torch.Generator(device).manual_seed(rank_seed)
         train = train.reset_index(drop=True)
         if validation is not None and validation.empty:
             validation = None
@@ -126,12 +136,13 @@ class TabularGAN:
         ]
         sampler = ConditionSampler.for_training(self.transformer, train)
         self.sampler = ConditionSampler(self.transformer)
-        data = torch.from_numpy(self.transformer.transform(train, rng))
+        data = torch.from_numpy(self.transformer.transform(train, np.random.default_rng(self.seed))).to(device)
         spans = self.transformer.spans
         slices = self._discrete_slices()
 
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
+        self.generator.to(device), critic.to(device)
         if init_from is not None:
             try:
                 self.generator.load_state_dict(init_from.generator.state_dict())
@@ -145,37 +156,42 @@ class TabularGAN:
 
         batch = max(cfg.pac, min(cfg.batch_size, len(train)) // cfg.pac * cfg.pac)
         steps = max(1, len(train) // batch)
+        batch = max(cfg.pac, batch // world.size // cfg.pac * cfg.pac)  # each rank's share of a step's batch
         best_score, best_state, stale = -np.inf, None, 0
-        bar = tqdm(range(1, cfg.epochs + 1), desc="tabular GAN", unit="epoch", disable=not progress)
+        bar = tqdm(range(1, cfg.epochs + 1), desc="tabular GAN", unit="epoch",
+                   disable=not progress or not world.is_main)
         started = time.time()
         for epoch in bar:
             self.generator.train()
             for _ in range(steps):
                 cond_np, mask_np, rows = sampler.sample_training(batch, rng)
-                cond, mask = torch.from_numpy(cond_np), torch.from_numpy(mask_np)
-                real = torch.cat([data[rows], cond], dim=1)
+                cond, mask = torch.from_numpy(cond_np).to(device), torch.from_numpy(mask_np).to(device)
+                real = torch.cat([data[torch.from_numpy(rows).to(device)], cond], dim=1)
 
-                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen)
+                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen, device=device)
                 fake = activate(self.generator(noise, cond), spans, cfg.gumbel_tau, False, noise_gen)
                 fake = torch.cat([fake, cond], dim=1)
                 loss_c = critic(fake.detach()).mean() - critic(real).mean()
                 penalty = critic.gradient_penalty(real, fake.detach(), noise_gen)
                 opt_c.zero_grad(set_to_none=True)
                 (loss_c + cfg.gp_weight * penalty).backward()
+                world.average_gradients(critic)
                 opt_c.step()
 
-                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen)
+                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen, device=device)
                 raw = self.generator(noise, cond)
                 fake = torch.cat([activate(raw, spans, cfg.gumbel_tau, False, noise_gen), cond], dim=1)
                 loss_g = -critic(fake).mean() + condition_loss(raw, cond, mask, slices)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
+                world.average_gradients(self.generator)
                 opt_g.step()
 
             record = {"epoch": epoch, "loss_g": round(loss_g.item(), 4), "loss_critic": round(loss_c.item(), 4),
                       "seconds": round(time.time() - started, 2)}
             if validation is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-                record["validation_quality"] = round(self._score(validation), 5)
+                score = round(self._score(validation), 5) if world.is_main else None
+                record["validation_quality"] = world.broadcast(score)
                 if record["validation_quality"] > best_score:
                     best_score, stale, self.best_epoch = record["validation_quality"], 0, epoch
                     best_state = copy.deepcopy(self.generator.state_dict())
@@ -214,7 +230,8 @@ class TabularGAN:
         conditions = conditions or {}
         self._check_condition_columns(conditions, balance)
         rng = np.random.default_rng(seed)
-        noise_gen = torch.Generator().manual_seed(seed)
+        device = next(self.generator.parameters()).device
+        noise_gen = torch.Generator(device).manual_seed(seed)
         spans = self.transformer.spans
         discrete_conditions = {k: v for k, v in conditions.items() if k in self.plan.discrete}
         self.sampler.resolve(discrete_conditions)  # unknown values fail before any work
@@ -224,9 +241,9 @@ class TabularGAN:
             size = min(SAMPLE_CHUNK, n - start)
             cond_np, mask_np, codes = self.sampler.sample_conditions(size, discrete_conditions, balance, rng)
             with torch.no_grad():
-                noise = torch.randn(size, self.config.noise_dim, generator=noise_gen)
-                raw = self.generator(noise, torch.from_numpy(cond_np))
-                out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).numpy()
+                noise = torch.randn(size, self.config.noise_dim, generator=noise_gen, device=device)
+                raw = self.generator(noise, torch.from_numpy(cond_np).to(device))
+                out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).cpu().numpy()
             rows = self.transformer.inverse_transform(out)
             # The generator is trained to honour conditions; setting them makes the count exact.
             for j, column in enumerate(self.sampler.columns):
@@ -266,7 +283,7 @@ class TabularGAN:
         folder.mkdir(parents=True, exist_ok=True)
         for name, module in (("generator", self.generator), ("critic", self.critic)):
             with atomic_path(folder / f"{name}.safetensors") as tmp:
-                save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+                save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
         write_json(folder / "config.json", {
             "config": asdict(self.config),
             "seed": self.seed,
@@ -279,7 +296,7 @@ class TabularGAN:
         })
 
     @classmethod
-    def load(cls, folder: str | Path) -> TabularGAN:
+    def load(cls, folder: str | Path, device: torch.device | str = "cpu") -> TabularGAN:
         folder = Path(folder)
         meta = read_json(folder / "config.json")
         gan = cls(GANConfig.from_dict(meta["config"]), meta["seed"])
@@ -294,4 +311,5 @@ class TabularGAN:
         gan.generator.load_state_dict(load_file(str(folder / "generator.safetensors")))
         gan.critic = Critic(gan.transformer.width + gan.sampler.width, cfg.critic_dims, cfg.pac)
         gan.critic.load_state_dict(load_file(str(folder / "critic.safetensors")))
+        gan.generator.to(device), gan.critic.to(device)
         return gan

@@ -7,6 +7,10 @@ where a completion token is predicted. Validation perplexity on completion token
 measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
 RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
 result as an uninterrupted one: the whole batch plan is fixed by the seed up front.
+
+Under torchrun every process takes its share of each planned batch and DistributedDataParallel
+averages the gradients, so the adapter stays the same on all ranks; rank 0 evaluates, saves and
+checkpoints (with every rank's RNG state, so a resumed fit continues exactly).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import read_json, value_hash, write_json
 from augment.text.generate import length_limit
@@ -138,10 +143,12 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 @torch.no_grad()
 def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> float:
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     for start in range(0, len(order), batch_size):
-        loss, n = completion_loss(model, collate([examples[i] for i in order[start : start + batch_size]], pad_id))
+        batch = collate([examples[i] for i in order[start : start + batch_size]], pad_id)
+        loss, n = completion_loss(model, {k: v.to(device) for k, v in batch.items()})
         total, count = total + float(loss), count + n
     model.train()
     return math.exp(total / max(count, 1))
@@ -149,15 +156,18 @@ def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16
 
 def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: PromptTemplate, out: str | Path,
              config: TextConfig, seed: int = 0, progress: bool = True, init_adapter: str | Path | None = None,
-             ) -> FitResult:
+             world: World = World()) -> FitResult:
     """Fit a LoRA adapter; the best one ends in OUT/adapter, with the tokenizer and template beside it.
 
-    `init_adapter`: an earlier adapter folder to start from (same base model and LoRA shape)."""
+    `init_adapter`: an earlier adapter folder to start from (same base model and LoRA shape).
+    `world`: this process's rank and device (one CPU process by default)."""
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
+    if config.batch_size < world.size:
+        raise UserError(f"text LoRA: batch size {config.batch_size} is smaller than {world.size} processes")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the same initial adapter on every rank
     base, tokenizer = load_lm(config.model)
     model = get_peft_model(base, LoraConfig(
         task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -168,7 +178,14 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         except (OSError, RuntimeError) as exc:
             raise UserError(f"--init-from: the adapter in {init_adapter} does not fit this model "
                             f"({str(exc).splitlines()[0]}); fit from scratch") from None
-    model.train()
+    model.to(world.device).train()
+    if world.size > 1:
+        torch.manual_seed(seed * 1009 + world.rank)  # each rank its own dropout
+    trainer = model
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainer = DistributedDataParallel(model)
     examples = build_examples(tokenizer, template, train, config.max_tokens)
     val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
         if validation is not None and len(validation) else []
@@ -178,36 +195,46 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
 
     limit = length_limit(tokenizer, template, train)
     result = FitResult()
-    start_step = _resume(out / "checkpoint", model, optimizer, config, result)
+    start_step = _resume(out / "checkpoint", model, optimizer, config, result, world)
     pad_to = None if config.bucketed else config.max_tokens
     tokens, started = 0, time.perf_counter()
-    bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step", disable=not progress,
+    bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step",
+               disable=not progress or not world.is_main,
                initial=start_step, total=config.steps)
     for step in bar:
-        batch = collate([examples[i] for i in plan[step]], tokenizer.pad_token_id, pad_to)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.mixed_precision):
-            loss_sum, n = completion_loss(model, batch)
+        share = plan[step][world.rank :: world.size]
+        batch = {k: v.to(world.device) for k, v in collate([examples[i] for i in share], tokenizer.pad_token_id,
+                                                            pad_to).items()}
+        with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
+            loss_sum, n = completion_loss(trainer, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss_sum / max(n, 1)).backward()
         optimizer.step()
-        tokens += n
+        tokens += n * world.size  # about: the ranks share each batch
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
         if val_examples and (done % config.eval_every == 0 or done == config.steps):
-            record["validation_perplexity"] = round(perplexity(model, val_examples, tokenizer.pad_token_id), 4)
+            score = round(perplexity(model, val_examples, tokenizer.pad_token_id), 4) if world.is_main else None
+            record["validation_perplexity"] = world.broadcast(score)
             if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
                 result.best_perplexity, result.best_step = record["validation_perplexity"], done
-                _save_adapter(model, tokenizer, template, config, limit, out)
+                if world.is_main:
+                    _save_adapter(model, tokenizer, template, config, limit, out)
         result.history.append(record)
         rate = tokens / (time.perf_counter() - started)
         bar.set_postfix(loss=record["loss"], ppl=result.best_perplexity, tok_s=round(rate, 1))
         if done % config.checkpoint_every == 0 or done == config.steps:
-            _checkpoint(out / "checkpoint", model, optimizer, config, result, done)
+            rng_states = world.gather(torch.get_rng_state())
+            if world.is_main:
+                _checkpoint(out / "checkpoint", model, optimizer, config, result, done, rng_states)
+            world.barrier()
     result.completion_tokens_per_second = round(tokens / max(time.perf_counter() - started, 1e-9), 2)
-    if not val_examples:
-        result.best_step = config.steps
-        _save_adapter(model, tokenizer, template, config, limit, out)
-    write_json(out / "fit.json", asdict(result) | {"config": asdict(config), "seed": seed})
+    if world.is_main:
+        if not val_examples:
+            result.best_step = config.steps
+            _save_adapter(model, tokenizer, template, config, limit, out)
+        write_json(out / "fit.json", asdict(result) | {"config": asdict(config), "seed": seed, "processes": world.size})
+    world.barrier()
     return result
 
 
@@ -229,17 +256,18 @@ def _save_adapter(model, tokenizer, template: PromptTemplate, config: TextConfig
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _checkpoint(folder: Path, model, optimizer, config: TextConfig, result: FitResult, step: int) -> None:
+def _checkpoint(folder: Path, model, optimizer, config: TextConfig, result: FitResult, step: int,
+                rng_states: list[torch.Tensor]) -> None:
     from peft import get_peft_model_state_dict
 
     staging = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=folder.parent))
     try:
-        save_file({k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()},
+        save_file({k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()},
                   str(staging / "adapter.safetensors"))
         state = optimizer.state_dict()
         tensors = {f"{i}.{k}": v for i, s in state["state"].items() for k, v in s.items() if torch.is_tensor(v)}
-        tensors["torch_rng"] = torch.get_rng_state()
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(staging / "optimizer.safetensors"))
+        tensors |= {f"torch_rng.{rank}": state for rank, state in enumerate(rng_states)}
+        save_file({k: v.cpu().contiguous() for k, v in tensors.items()}, str(staging / "optimizer.safetensors"))
         write_json(staging / "state.json", {"step": step, "resume_key": config.resume_key(),
                                             "param_groups": state["param_groups"], "result": asdict(result)})
         if folder.exists():
@@ -249,18 +277,19 @@ def _checkpoint(folder: Path, model, optimizer, config: TextConfig, result: FitR
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _resume(folder: Path, model, optimizer, config: TextConfig, result: FitResult) -> int:
+def _resume(folder: Path, model, optimizer, config: TextConfig, result: FitResult, world: World) -> int:
     """Load a compatible checkpoint; return the step to continue from (0 when there is none)."""
     from peft import set_peft_model_state_dict
 
     if not (folder / "state.json").is_file():
         return 0
     state = read_json(folder / "state.json")
-    if state["resume_key"] != config.resume_key() or state["step"] > config.steps:
-        return 0
-    set_peft_model_state_dict(model, load_file(str(folder / "adapter.safetensors")))
-    tensors = load_file(str(folder / "optimizer.safetensors"))
-    torch.set_rng_state(tensors.pop("torch_rng"))
+    tensors = load_file(str(folder / "optimizer.safetensors"), device=str(world.device))
+    rng_states = {k: tensors.pop(k) for k in list(tensors) if k.startswith("torch_rng.")}
+    if state["resume_key"] != config.resume_key() or state["step"] > config.steps or len(rng_states) != world.size:
+        return 0  # another fit, or another number of processes: start over
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter.safetensors"), device=str(world.device)))
+    torch.set_rng_state(rng_states[f"torch_rng.{world.rank}"].cpu())
     per_param: dict[int, dict] = {}
     for name, value in tensors.items():
         index, key = name.split(".", 1)

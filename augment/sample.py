@@ -1,0 +1,126 @@
+"""Rows from a fitted run: the GAN's rows, with text written for them, in seeded chunks.
+
+A chunk's rows depend on the run, the seed and the chunk's number only. `sample_rows` makes the
+chunks one after another in memory; `sample_to_file` shares them out over torchrun's processes
+and streams them to a file through part files; both give the same rows for the same seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from augment.distributed import World, chunk_seed, write_sharded
+from augment.errors import UserError
+from augment.pipeline import TABULAR_DIR, TEXT_DIR, load_prepared
+from augment.runs import RunDir, value_hash
+
+CHUNK_ROWS = 5000  # tabular rows per chunk
+TEXT_CHUNK_ROWS = 500  # with text: a part file every couple of minutes on 2 CPU cores
+MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
+
+
+class RunSampler:
+    """A run's fitted generators, loaded once, writing chunks of rows."""
+
+    def __init__(self, run: RunDir, with_text: bool = False, precision: str = "bfloat16",
+                 device: torch.device | str = "cpu", chunk_rows: int | None = None):
+        from augment.tabular.synthesizer import TabularGAN
+
+        tabular = run.require(TABULAR_DIR, "config.json", hint=f"fit it with `python -m augment fit DATA --out "
+                              f"{run.path} --stage tabular`").parent
+        self.gan = TabularGAN.load(tabular, device)
+        self.with_text, self.text_model = with_text, None
+        self.chunk_rows = chunk_rows or (TEXT_CHUNK_ROWS if with_text else CHUNK_ROWS)
+        if self.chunk_rows < 1:
+            raise UserError(f"--chunk-rows {self.chunk_rows}: must be at least 1")
+        if with_text:
+            from augment.text.gates import CopyIndex, joined_text
+            from augment.text.generate import TextModel
+
+            adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit "
+                                  f"DATA --out {run.path} --stage text`").parent
+            self.text_model = TextModel.load(adapter, precision, device)
+            _, self.schema, split, clean = load_prepared(run)
+            self.train, self.validation = clean.loc[split["train"]], clean.loc[split["validation"]]
+            self.copies = CopyIndex(joined_text(self.train, self.schema.text_columns))
+
+    def chunk_sizes(self, n: int) -> list[int]:
+        if n < 1:
+            raise UserError(f"--rows {n}: must be at least 1")
+        return [min(self.chunk_rows, n - start) for start in range(0, n, self.chunk_rows)]
+
+    def chunk(self, size: int, seed: int, conditions: dict | None = None, balance: str | None = None,
+              progress: bool = True) -> pd.DataFrame:
+        """`size` GAN rows with their text; rows whose text stays an exact copy of a training text
+        after MAX_COPY_RETRIES rewrites are dropped."""
+        rows = self.gan.sample(size, conditions, balance, seed)
+        if not self.with_text:
+            return rows
+        from augment.text.gates import joined_text
+        from augment.text.generate import GenerationConfig, generate_text
+
+        config = GenerationConfig(precision=self.text_model.precision)
+        rows, _ = generate_text(self.text_model, rows, config, seed, progress)
+        for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
+            copies = rows.index[[self.copies.is_exact_copy(t) for t in joined_text(rows, self.schema.text_columns)]]
+            if copies.empty:
+                break
+            rewritten, _ = generate_text(self.text_model, rows.loc[copies], config, seed + attempt, progress=False)
+            rows.loc[copies] = rewritten
+        copied = [self.copies.is_exact_copy(t) for t in joined_text(rows, self.schema.text_columns)]
+        return rows[[not c for c in copied]].reset_index(drop=True)
+
+    def gates(self, rows: pd.DataFrame, dropped: int) -> dict:
+        """The text quality gates over all rows written (empty without text)."""
+        if not self.with_text:
+            return {}
+        from augment.text.gates import text_gates
+
+        _, summary = text_gates(rows, self.train, self.validation, self.schema.text_columns, self.schema.target)
+        summary["rows_dropped_as_exact_copies"] = dropped
+        return summary
+
+
+def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: str | None = None, seed: int = 0,
+                with_text: bool = False, precision: str = "bfloat16", device: torch.device | str = "cpu",
+                chunk_rows: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """GAN rows, with text when asked, in memory; exact copies of training text never pass."""
+    sampler = RunSampler(run, with_text, precision, device, chunk_rows)
+    parts = [sampler.chunk(size, chunk_seed(seed, number), conditions, balance)
+             for number, size in enumerate(sampler.chunk_sizes(n))]
+    rows = pd.concat(parts, ignore_index=True)
+    return rows, sampler.gates(rows, n - len(rows))
+
+
+def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, conditions: dict | None = None,
+                   balance: str | None = None, seed: int = 0, with_text: bool = False,
+                   precision: str = "bfloat16", chunk_rows: int | None = None) -> dict:
+    """The rows `sample_rows` makes, written to `out` chunk by chunk by every rank; resumable.
+
+    Memory stays that of one chunk however large `n` is (the text gates, with text, read the
+    text column of the merged file). Returns the gates on rank 0 ({} elsewhere)."""
+    from augment.data import read_table
+
+    out = Path(out)
+    sampler = RunSampler(run, with_text, precision, world.device, chunk_rows)
+    sizes = sampler.chunk_sizes(n)
+    key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
+                      "balance": balance, "with_text": with_text, "precision": precision,
+                      "chunk_rows": sampler.chunk_rows})
+    bar = tqdm(total=len(sizes), desc=f"sampling (rank {world.rank})", unit="chunk")
+
+    def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:
+        rows = sampler.chunk(size, chunk_seed(seed, number), conditions, balance, progress=False)
+        bar.update(world.size)
+        return rows, {"asked": size, "written": len(rows)}
+
+    counts = write_sharded(world, sizes, work, out, key)
+    bar.close()
+    if not world.is_main or not with_text:
+        return {}
+    written = read_table(out)
+    return sampler.gates(written, sum(c["asked"] - c["written"] for c in counts))
