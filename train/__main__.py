@@ -19,7 +19,8 @@ def build_parser() -> Parser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="RUN", help="a run directory: its split and augmented.parquet")
     source.add_argument("--data", metavar="FILE", help="any table with a text column and a target (split 70/15/15)")
-    parser.add_argument("--synthetic", metavar="FILE", help="with --data: synthetic rows with the same columns")
+    parser.add_argument("--synthetic", metavar="FILE", help="synthetic rows with the same columns (with --run: instead "
+                        "of the run's admitted rows, e.g. rows `augment filter` admitted in another mode)")
     parser.add_argument("--target", metavar="COLUMN", help="with --data: the target (default: detected)")
     parser.add_argument("--role", dest="roles", action="append", default=[], metavar="COL=ROLE",
                         help="with --data: set a column's role, e.g. 'review=text' (repeatable)")
@@ -53,11 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "train")
     if args.run:
-        data = data_from_run(args.run, args.with_fields, args.aux_target)
+        data = data_from_run(args.run, args.with_fields, args.aux_target, args.synthetic)
         out = Path(args.out or Path(args.run) / "report" / "train")
     else:
-        data = data_from_table(args.data, args.synthetic, SchemaOverrides.from_sources(target=args.target, roles=args.roles),
-                               args.with_fields, args.aux_target)
+        overrides = SchemaOverrides.from_sources(target=args.target, roles=args.roles)
+        data = data_from_table(args.data, args.synthetic, overrides, args.with_fields, args.aux_target)
         out = Path(args.out or "train-results")
     config = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,

@@ -32,13 +32,18 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
     return out[(out["text"].str.len() > 0) & out["y"].notna()]
 
 
-def data_from_run(path: str, with_fields: bool, aux_target: str | None) -> Data:
+def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path: str | None = None) -> Data:
+    """The run's split; its admitted synthetic rows, or those of `synthetic_path`."""
     run = RunDir(path)
     df, schema, split, _ = load_prepared(run)
     _check(schema)
-    augmented = read_table(run.require("augmented.parquet", hint="run `python -m augment run DATA --out RUN` first"))
+    if synthetic_path:
+        rows = read_table(synthetic_path)
+    else:
+        augmented = read_table(run.require("augmented.parquet", hint="run `python -m augment run DATA --out RUN` first"))
+        rows = augmented[augmented["is_synthetic"]]
     parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = learning_table(augmented[augmented["is_synthetic"]], schema, with_fields, aux_target)
+    synthetic = learning_table(rows, schema, with_fields, aux_target)
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
