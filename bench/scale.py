@@ -16,7 +16,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from augment.data import read_table, write_table
@@ -76,7 +75,8 @@ def main() -> None:
                             "rows_per_second": round(rows / seconds), "peak_rss_mb": round(memory)})
             print(json.dumps(results[-1]), flush=True)
         for ranks in args.ranks[1:]:  # the sharded output equals one process's
-            same = read_table(work / f"sample-{rows}-{ranks}.parquet").equals(read_table(work / f"sample-{rows}-1.parquet"))
+            sharded = read_table(work / f"sample-{rows}-{ranks}.parquet")
+            same = sharded.equals(read_table(work / f"sample-{rows}-1.parquet"))
             results.append({"step": "equal", "rows": rows, "ranks": ranks, "sample_equals_one_process": same})
     summary = {"command": "python bench/scale.py " + " ".join(sys.argv[1:]), "epochs": args.epochs,
                "results": results, "versions": package_versions()}

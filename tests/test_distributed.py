@@ -1,6 +1,8 @@
-"""Two processes under torchrun (gloo on CPU): the GAN and the text LoRA fit together, and sampling
-with text is shared out by rank; the merged output equals one process's with the same seed."""
+"""Two processes under torchrun (gloo on CPU): the GAN, the text LoRA and the downstream fine-tuning
+fit together, and sampling with text is shared out by rank; the merged output equals one
+process's with the same seed."""
 
+import json
 import subprocess
 import sys
 
@@ -16,10 +18,10 @@ from augment.runs import RunDir
 FIT = ["--epochs", "2", "--text-steps", "2", "--seed", "3", "--role", "review=text", "--device", "cpu"]
 
 
-def augment(*args, ranks: int = 1, timeout: int = 600) -> subprocess.CompletedProcess:
+def augment(*args, ranks: int = 1, timeout: int = 600, module: str = "augment") -> subprocess.CompletedProcess:
     # torchrun needs "--" before the module's own flags: it would read `--run` as its `--run-path`.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-               "-m", "augment", "--"] if ranks > 1 else [sys.executable, "-m", "augment"]
+               "-m", module, "--"] if ranks > 1 else [sys.executable, "-m", module]
     result = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -79,3 +81,15 @@ def test_chunked_filter_scores_rows_as_the_in_memory_filter(two_rank_run, tmp_pa
     assert streamed["rows"] == summary["rows"] == len(rows)
     deterministic = {k: v for k, v in summary["failing"].items() if k != "discriminator"}  # not the draws
     assert {k: v for k, v in streamed["failing"].items() if k != "discriminator"} == deterministic
+
+
+def test_downstream_finetuning_under_torchrun(tmp_path):
+    from tests.conftest import make_review_table
+
+    make_review_table(rows=700).to_csv(tmp_path / "reviews.csv", index=False)
+    augment("--data", tmp_path / "reviews.csv", "--role", "review=text", "--learner", "finetune", "--epochs", 1,
+            "--sizes", 40, "--ratios", 1, "--seeds", 1, "--out", tmp_path / "results", "--device", "cpu",
+            ranks=2, module="train")
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["config"]["processes"] == 2
+    assert {"real", "repeated", "eda"} <= set(results["summary"][0]["arms"])

@@ -40,11 +40,16 @@ def build_parser() -> Parser:
                         "embeddings with this step size (0: off)")
     parser.add_argument("--lora", action="store_true", help="fine-tune with LoRA adapters instead of every weight")
     parser.add_argument("--with-fields", action="store_true", help="give the learner the tabular fields as text too")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where fine-tuning runs: auto (a GPU when torch sees one, default), cpu, cuda; under "
+                        "torchrun (`torchrun --nproc-per-node N -m train -- ...`) each process takes a share of "
+                        "every batch")
     add_common(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from augment.distributed import world as distributed_world
     from augment.schema import SchemaOverrides
     from train.data import data_from_run, data_from_table
     from train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
@@ -65,9 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         aux_target=args.aux_target,
         finetune=FineTuneConfig(encoder=args.encoder, epochs=args.epochs, fgm_epsilon=args.fgm, lora=args.lora),
     )
-    results = run_experiment(data, config)
+    world = distributed_world(args.device)
+    results = run_experiment(data, config, world=world)
+    if not world.is_main:
+        return 0
     summary = summarize(results)
-    write_results(results, summary, to_dict(config), out)
+    write_results(results, summary, to_dict(config) | {"processes": world.size}, out)
     for line in verdict_lines(summary):
         print(line)
     print(f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'learning_curve.png'}, {out / 'gain.png'}")

@@ -40,7 +40,8 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
     if synthetic_path:
         rows = read_table(synthetic_path)
     else:
-        augmented = read_table(run.require("augmented.parquet", hint="run `python -m augment run DATA --out RUN` first"))
+        hint = "run `python -m augment run DATA --out RUN` first"
+        augmented = read_table(run.require("augmented.parquet", hint=hint))
         rows = augmented[augmented["is_synthetic"]]
     parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
     synthetic = learning_table(rows, schema, with_fields, aux_target)

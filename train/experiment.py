@@ -23,6 +23,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
+from augment.distributed import World
 from augment.errors import UserError
 from train.eda import eda
 from train.learners import FineTuneConfig, make_learner, rmse
@@ -54,8 +55,11 @@ class Data:
     test: pd.DataFrame
 
 
-def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True) -> pd.DataFrame:
-    """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows."""
+def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, world: World | None = None,
+                   ) -> pd.DataFrame:
+    """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows.
+
+    Under torchrun every rank runs the same plan; the fine-tuned learner shares each batch out."""
     validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
     test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
     seeds = range(config.first_seed, config.first_seed + config.seeds)
@@ -63,7 +67,7 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True) 
     if not plan:
         raise UserError("nothing to run: give at least one --sizes, --ratios and --seeds")
     rows, baseline = [], {}
-    bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress)
+    bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or (world and not world.is_main))
     for size, ratio, seed in bar:
         rng = np.random.default_rng(seed)
         extra = int(round(size * ratio))
@@ -79,13 +83,13 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True) 
         arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
         arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
         if (size, seed) not in baseline:  # the real arm does not depend on the ratio
-            baseline[(size, seed)] = _fit_and_score(real, validation, test, config, seed)
+            baseline[(size, seed)] = _fit_and_score(real, validation, test, config, seed, world)
         rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
                      **baseline[(size, seed)]})
         for arm, table in arms.items():
             if table is not None:
                 rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
-                             **_fit_and_score(table, validation, test, config, seed)})
+                             **_fit_and_score(table, validation, test, config, seed, world)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
 
@@ -97,8 +101,8 @@ def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.
 
 
 def _fit_and_score(table: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, config: ExperimentConfig,
-                   seed: int) -> dict:
-    learner = make_learner(config.learner, seed, config.finetune)
+                   seed: int, world: World | None = None) -> dict:
+    learner = make_learner(config.learner, seed, config.finetune, world)
     aux = table["aux"].to_numpy() if config.aux_target else None
     learner.fit(table["text"].tolist(), table["y"].to_numpy(float),
                 (validation["text"].tolist(), validation["y"].to_numpy(float)), aux)

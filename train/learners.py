@@ -6,6 +6,9 @@
   best validation RMSE. Options: `aux` (multi-task with a binary auxiliary target such as
   Recommended IND), `fgm` (adversarial training: a gradient-direction step on the word embeddings,
   Miyato et al.), `lora` (peft LoRA on the attention instead of updating every weight).
+  Under torchrun each process takes its share of every batch and the gradients are averaged
+  across processes before each step (torch.distributed all-reduce), so the model is the same on
+  every rank; rank 0 scores the validation split and tells the others.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from augment.distributed import World
 from augment.text.models import DEFAULT_ENCODER, resolve_encoder
 
 RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0)
@@ -75,8 +79,10 @@ class FineTuneConfig:
 
 
 class FineTunedEncoder:
-    def __init__(self, config: FineTuneConfig | None = None, seed: int = 0, progress: bool = False):
+    def __init__(self, config: FineTuneConfig | None = None, seed: int = 0, progress: bool = False,
+                 world: World | None = None):
         self.config, self.seed, self.progress = config or FineTuneConfig(), seed, progress
+        self.world = world or World()
 
     def fit(self, texts, y, validation, aux=None) -> FineTunedEncoder:
         from transformers import AutoModel, AutoTokenizer
@@ -93,26 +99,35 @@ class FineTunedEncoder:
             encoder = get_peft_model(encoder, LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"]))
         hidden = encoder.config.hidden_size
         self.model = torch.nn.ModuleDict({"encoder": encoder, "head": torch.nn.Linear(hidden, 1),
-                                          "aux": torch.nn.Linear(hidden, 1)})
+                                          "aux": torch.nn.Linear(hidden, 1)}).to(self.world.device)
+        world = self.world
+        if world.size > 1:
+            torch.manual_seed(self.seed * 1009 + world.rank)  # the same weights, each rank its own dropout
         self.centre, self.scale = float(np.mean(y)), float(np.std(y)) or 1.0  # the head predicts z-scores
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate if not cfg.lora else cfg.learning_rate * 10)
-        target = torch.tensor((np.asarray(y, float) - self.centre) / self.scale, dtype=torch.float32)
-        aux_target = torch.tensor(np.asarray(aux, float), dtype=torch.float32) if aux is not None else None
+        target = torch.tensor((np.asarray(y, float) - self.centre) / self.scale, dtype=torch.float32,
+                              device=world.device)
+        aux_target = torch.tensor(np.asarray(aux, float), dtype=torch.float32, device=world.device) \
+            if aux is not None else None
         best, best_state = np.inf, None
         for _ in tqdm(range(cfg.epochs), desc="fine-tune", unit="epoch", disable=not self.progress):
             self.model.train()
             order = rng.permutation(len(texts))
             for start in range(0, len(order), cfg.batch_size):
-                index = order[start : start + cfg.batch_size]
+                batch_rows = order[start : start + cfg.batch_size]
+                index = batch_rows[world.rank :: world.size]
+                if len(index) == 0:  # a short last batch: every rank must still take part in the step
+                    index = batch_rows[:1]
                 batch = self._encode([texts[i] for i in index])
                 loss = self._loss(batch, target[index], aux_target[index] if aux_target is not None else None)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.fgm_epsilon > 0:
                     self._adversarial_step(batch, target[index], aux_target[index] if aux_target is not None else None)
+                world.average_gradients(self.model)
                 optimizer.step()
-            score = rmse(self.predict(validation[0]), validation[1])
+            score = world.broadcast(rmse(self.predict(validation[0]), validation[1]) if world.is_main else None)
             if score < best:
                 best, best_state = score, copy.deepcopy(self.model.state_dict())
         self.model.load_state_dict(best_state)
@@ -121,7 +136,7 @@ class FineTunedEncoder:
 
     def _encode(self, texts):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.config.max_tokens,
-                              return_tensors="pt")
+                              return_tensors="pt").to(self.world.device)
 
     def _pooled(self, batch) -> torch.Tensor:
         hidden = self.model["encoder"](**batch).last_hidden_state
@@ -155,14 +170,14 @@ class FineTunedEncoder:
         out = []
         for start in range(0, len(texts), 64):
             out.append(self.model["head"](self._pooled(self._encode(list(texts[start : start + 64])))).squeeze(1))
-        return torch.cat(out).numpy() * self.scale + self.centre
+        return torch.cat(out).cpu().numpy() * self.scale + self.centre
 
 
-def make_learner(name: str, seed: int, finetune: FineTuneConfig | None = None):
+def make_learner(name: str, seed: int, finetune: FineTuneConfig | None = None, world: World | None = None):
     if name == "tfidf":
         return TfidfRidge()
     if name == "zero-shot":
         return FrozenEmbeddingRidge((finetune or FineTuneConfig()).encoder)
     if name == "finetune":
-        return FineTunedEncoder(finetune, seed)
+        return FineTunedEncoder(finetune, seed, world=world)
     raise ValueError(name)
