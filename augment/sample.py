@@ -111,11 +111,11 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
                       "balance": balance, "with_text": with_text, "precision": precision,
                       "chunk_rows": sampler.chunk_rows})
-    bar = tqdm(total=len(sizes), desc=f"sampling (rank {world.rank})", unit="chunk")
+    bar = tqdm(total=len(world.chunks(len(sizes))), desc=f"sampling, rank {world.rank}", unit="chunk")
 
     def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:
         rows = sampler.chunk(size, chunk_seed(seed, number), conditions, balance, progress=False)
-        bar.update(world.size)
+        bar.update()
         return rows, {"asked": size, "written": len(rows)}
 
     counts = write_sharded(world, sizes, work, out, key)

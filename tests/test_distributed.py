@@ -93,3 +93,30 @@ def test_downstream_finetuning_under_torchrun(tmp_path):
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["config"]["processes"] == 2
     assert {"real", "repeated", "eda"} <= set(results["summary"][0]["arms"])
+
+
+def test_sharded_writing_resumes_after_a_crash(tmp_path):
+    from augment.distributed import write_sharded
+
+    def work(number, size):
+        done.append(number)
+        if number == crash_at:
+            raise RuntimeError("killed")
+        return pd.DataFrame({"chunk": [number] * size}), {"rows": size}
+
+    out = tmp_path / "rows.parquet"
+    done, crash_at = [], 2
+    with pytest.raises(RuntimeError):
+        write_sharded(World(), [3, 3, 3, 2], work, out, key="a")
+    assert not out.exists() and done == [0, 1, 2]
+    done, crash_at = [], None
+    counts = write_sharded(World(), [3, 3, 3, 2], work, out, key="a")
+    assert done == [2, 3], "finished chunks are not redone"
+    assert pd.read_parquet(out)["chunk"].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 2
+    assert counts == [{"rows": 3}] * 3 + [{"rows": 2}] and not (tmp_path / "rows.parquet.parts").exists()
+    done, crash_at = [], 1
+    with pytest.raises(RuntimeError):
+        write_sharded(World(), [1, 1, 1], work, out, key="b")
+    done, crash_at = [], None
+    write_sharded(World(), [1, 1, 1], work, out, key="c")  # other inputs: no part of "b" is reused
+    assert done == [0, 1, 2]
