@@ -37,6 +37,8 @@ def test_gain_must_beat_the_controls():
     repeated_wins = summarize(constructed(real, better, [0.85] * 5, [0.97] * 5))[0]["verdict"]
     assert repeated_wins == "no significant gain (does not beat the controls)"
     assert summarize(constructed(real, [1.2, 1.21, 1.19, 1.2, 1.22], [1.0] * 5, [1.0] * 5))[0]["verdict"] == "harm"
+    without_controls = constructed(real, better, [0.85] * 5, [0.97] * 5).query("arm in ['real', 'augmented']")
+    assert summarize(without_controls)[0]["verdict"] == "gain over real only (the controls were not run)"
 
 
 def review_data(rows=600):

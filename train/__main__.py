@@ -30,6 +30,10 @@ def build_parser() -> Parser:
     parser.add_argument("--ratios", type=float, nargs="+", default=[1.0, 3.0], metavar="R",
                         help="synthetic rows per real row (default: 1 3)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5): --seed, --seed+1, ...")
+    parser.add_argument("--arms", nargs="+", default=["augmented", "synthetic", "more real", "repeated", "eda"],
+                        metavar="ARM", help="arms besides real-only (default: all of augmented, synthetic, 'more "
+                        "real', repeated, eda); without repeated and eda a gain is reported as not checked against "
+                        "the controls")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")
@@ -67,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out or "train-results")
     config = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,
+        arms=args.arms,
         aux_target=args.aux_target,
         finetune=FineTuneConfig(encoder=args.encoder, epochs=args.epochs, fgm_epsilon=args.fgm, lora=args.lora),
     )
