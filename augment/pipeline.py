@@ -12,20 +12,24 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from augment.data import read_table, resolve_source, write_table
-from augment.distributed import World
 from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
 from augment.runs import RunDir, file_hash, read_json, value_hash, write_json
 from augment.schema import Schema, SchemaOverrides, detect_schema
 from augment.split import load_split, save_split, split_rows
+
+if TYPE_CHECKING:
+    import torch
+
+    from augment.distributed import World
 
 
 @dataclass
@@ -49,12 +53,19 @@ def load_and_detect(data: str, overrides: SchemaOverrides) -> tuple[pd.DataFrame
     return df, schema, clean, report
 
 
-def prepare(data: str, out: str | Path, config: PrepareConfig, world: World = World()) -> RunDir:
+def prepare(data: str, out: str | Path, config: PrepareConfig, world: World | None = None) -> RunDir:
     """Validate and split DATA into the run directory (rank 0 writes it; other ranks wait for it)."""
+    world = world or _one_process()
     if world.is_main:
         _prepare(data, out, config)
     world.barrier()
     return RunDir(out)
+
+
+def _one_process() -> World:
+    from augment.distributed import World  # torch: imported only by the stages that need it
+
+    return World()
 
 
 def _prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
@@ -109,9 +120,10 @@ def _model_stage_inputs(run: RunDir, seed: int, config, earlier: Path | None) ->
 
 
 def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None,
-                init_from: str | None = None, world: World = World()) -> RunDir:
+                init_from: str | None = None, world: World | None = None) -> RunDir:
     from augment.tabular.synthesizer import GANConfig, TabularGAN
 
+    world = world or _one_process()
     settings = dict(PROFILES[profile])
     if epochs is not None:
         settings["epochs"] = epochs
@@ -173,10 +185,11 @@ def report_run(run: RunDir, seed: int) -> Path:
 
 
 def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | None = None,
-                   model: str | None = None, init_from: str | None = None, world: World = World()) -> RunDir:
+                   model: str | None = None, init_from: str | None = None, world: World | None = None) -> RunDir:
     from augment.text.lora import TextConfig, fit_text
     from augment.text.prompts import PromptTemplate
 
+    world = world or _one_process()
     settings = dict(TEXT_PROFILES[profile])
     if steps is not None:
         settings["steps"] = steps
@@ -216,7 +229,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
     """
     from augment.filter import FilterConfig, filter_rows
-    from augment.sample import sample_rows
+    from augment.sample import RunSampler
 
     stages = run.manifest()["stages"]
     upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
@@ -234,7 +247,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     if not (rounds_dir / "inputs.json").is_file() or read_json(rounds_dir / "inputs.json") != {"inputs": inputs}:
         shutil.rmtree(rounds_dir, ignore_errors=True)  # rounds of other inputs are not ours to reuse
         write_json(rounds_dir / "inputs.json", {"inputs": inputs})
-    parts, admitted, generated, round_no = [], 0, 0, 0
+    parts, admitted, generated, round_no, sampler = [], 0, 0, 0, None
     bound = int(config.rows * config.max_generated_factor)
     while admitted < config.rows and generated < bound:
         path = rounds_dir / f"round-{round_no:03d}.parquet"
@@ -242,7 +255,8 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
             rate = admitted / generated if generated else 0.6
             size = min(bound - generated, max(16, int(np.ceil((config.rows - admitted) / max(rate, 0.1) * 1.15))))
             round_seed = seed * 1000 + round_no
-            rows, _ = sample_rows(run, size, seed=round_seed, with_text=with_text, device=device)
+            sampler = sampler or RunSampler(run, with_text, device=device)  # loaded once, if a round is missing
+            rows = sampler.rows(size, round_seed)
             rows.index = [f"r{round_no}-{i}" for i in range(len(rows))]
             scored, _ = filter_rows(rows, train, holdout, schema, preprocessor, filter_config, round_seed)
             write_table(scored.rename_axis("synthetic_id").reset_index(), path)

@@ -1,7 +1,7 @@
 """Rows from a fitted run: the GAN's rows, with text written for them, in seeded chunks.
 
-A chunk's rows depend on the run, the seed and the chunk's number only. `sample_rows` makes the
-chunks one after another in memory; `sample_to_file` shares them out over torchrun's processes
+A chunk's rows depend on the run, the seed and the chunk's number only. `RunSampler.rows` makes
+the chunks one after another in memory; `sample_to_file` shares them out over torchrun's processes
 and streams them to a file through part files; both give the same rows for the same seed.
 """
 
@@ -74,6 +74,12 @@ class RunSampler:
         copied = [self.copies.is_exact_copy(t) for t in joined_text(rows, self.schema.text_columns)]
         return rows[[not c for c in copied]].reset_index(drop=True)
 
+    def rows(self, n: int, seed: int, conditions: dict | None = None, balance: str | None = None) -> pd.DataFrame:
+        """`n` rows (fewer by any dropped copies), made chunk after chunk in memory."""
+        parts = [self.chunk(size, chunk_seed(seed, number), conditions, balance)
+                 for number, size in enumerate(self.chunk_sizes(n))]
+        return pd.concat(parts, ignore_index=True)
+
     def gates(self, rows: pd.DataFrame, dropped: int) -> dict:
         """The text quality gates over all rows written (empty without text)."""
         if not self.with_text:
@@ -85,21 +91,10 @@ class RunSampler:
         return summary
 
 
-def sample_rows(run: RunDir, n: int, conditions: dict | None = None, balance: str | None = None, seed: int = 0,
-                with_text: bool = False, precision: str = "bfloat16", device: torch.device | str = "cpu",
-                chunk_rows: int | None = None) -> tuple[pd.DataFrame, dict]:
-    """GAN rows, with text when asked, in memory; exact copies of training text never pass."""
-    sampler = RunSampler(run, with_text, precision, device, chunk_rows)
-    parts = [sampler.chunk(size, chunk_seed(seed, number), conditions, balance)
-             for number, size in enumerate(sampler.chunk_sizes(n))]
-    rows = pd.concat(parts, ignore_index=True)
-    return rows, sampler.gates(rows, n - len(rows))
-
-
 def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, conditions: dict | None = None,
                    balance: str | None = None, seed: int = 0, with_text: bool = False,
                    precision: str = "bfloat16", chunk_rows: int | None = None) -> dict:
-    """The rows `sample_rows` makes, written to `out` chunk by chunk by every rank; resumable.
+    """The rows `RunSampler.rows` makes, written to `out` chunk by chunk by every rank; resumable.
 
     Memory stays that of one chunk however large `n` is (the text gates, with text, read the
     text column of the merged file). Returns the gates on rank 0 ({} elsewhere)."""
