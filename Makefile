@@ -27,9 +27,13 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# Each script writes its figures to reports/ (about an hour and a half in all on 2 cores).
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/tabular_gan.py
+	$(PY) bench/text_lm.py
+	$(PY) bench/filter_ablation.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf runs .pytest_cache
