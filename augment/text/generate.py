@@ -74,15 +74,20 @@ class TextModel:
 
 
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int, eos_id: int,
-           config: GenerationConfig, generator: torch.Generator) -> list[list[int]]:
-    """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch."""
+           config: GenerationConfig, generator: torch.Generator, exempt: list[int] = ()) -> list[list[int]]:
+    """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch.
+
+    The repetition penalty counts only the tokens a row has written, never the template's own
+    (`exempt`: the newline and labels between text columns): penalized, those lost to the end of
+    text, and rows stopped after their title."""
     size, device = len(input_ids), input_ids.device
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
                 logits_to_keep=1)
     cache, logits = out.cache, out.logits[:, -1].float()
-    seen = torch.zeros(size, logits.shape[-1], dtype=torch.bool, device=device)  # tokens used: penalized
-    seen.scatter_(1, input_ids * attention_mask, attention_mask.bool())
+    seen = torch.zeros(size, logits.shape[-1], dtype=torch.bool, device=device)  # tokens written: penalized
+    penalized = torch.ones(logits.shape[-1], dtype=torch.bool, device=device)
+    penalized[list(exempt)] = False
     alive = torch.arange(size, device=device)
     next_position = attention_mask.sum(-1)
     written: list[list[int]] = [[] for _ in range(size)]
@@ -90,7 +95,7 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
         token = _sample(logits, seen[alive], config, generator)
         for row, t in zip(alive.tolist(), token.tolist()):
             written[row].append(t)
-        seen[alive, token] = True
+        seen[alive, token] |= penalized[token]
         keep = token != eos_id
         if step == max_new - 1 or not keep.any():
             break
@@ -144,13 +149,16 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     order = np.argsort(lengths, kind="stable")
     completions = [""] * len(prompts)
     max_new = config.max_new_tokens or text_model.max_new_tokens
+    labels = tokenizer([f"\n{name}:" for name in template.text_columns[1:]], add_special_tokens=False)["input_ids"] \
+        if len(template.text_columns) > 1 else []
+    exempt = sorted({token for ids in labels for token in ids})
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
         generator = torch.Generator(device).manual_seed(seed * 100_003 + index)  # same rows and seed, same text
         encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
         tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
-                        tokenizer.eos_token_id, config, generator)
+                        tokenizer.eos_token_id, config, generator, exempt)
         for i, ids in zip(batch, tokens):
             completions[i] = tokenizer.decode(ids, skip_special_tokens=True)
     out = rows.copy()
