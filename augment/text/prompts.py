@@ -40,20 +40,17 @@ class PromptTemplate:
         return full[len(self.text_columns[0]) + 1 :]
 
     def parse(self, completion: str) -> dict[str, str | None]:
-        """The text columns back from a completion; a missing or empty column is None."""
-        out: dict[str, str | None] = {}
-        rest = f"{self.text_columns[0]}:{completion}"
-        for i, name in enumerate(self.text_columns):
-            label = f"{name}:"
-            start = rest.find(label)
-            if start < 0:
-                out[name] = None
-                continue
-            rest = rest[start + len(label):]
-            following = [f"\n{n}:" for n in self.text_columns[i + 1:]]
-            cut = min([rest.find(f) for f in following if rest.find(f) >= 0] + [len(rest)])
-            value, rest = rest[:cut].strip(), rest[cut:]
-            out[name] = value or None
+        """The text columns back from a completion; a missing or empty column is None.
+
+        Each column is one line, "Label: value", as in `completion`; a line that repeats a label
+        already read, or that has none, is not part of any column."""
+        out: dict[str, str | None] = dict.fromkeys(self.text_columns)
+        read: set[str] = set()
+        for line in f"{self.text_columns[0]}:{completion}".split("\n"):
+            name = next((n for n in self.text_columns if line.startswith(f"{n}:") and n not in read), None)
+            if name is not None:
+                read.add(name)
+                out[name] = line[len(name) + 1 :].strip() or None
         return out
 
     def to_dict(self) -> dict:
