@@ -63,17 +63,14 @@ def main() -> None:
     for rows in args.rows:
         for ranks in args.ranks:
             sampled = work / f"sample-{rows}-{ranks}.parquet"
-            seconds, memory = measure(["sample", "--run", str(run), "--rows", str(rows), "--out", str(sampled),
-                                       "--device", "cpu"], ranks)
-            results.append({"step": "sample", "rows": rows, "ranks": ranks, "seconds": round(seconds, 1),
-                            "rows_per_second": round(rows / seconds), "peak_rss_mb": round(memory)})
-            print(json.dumps(results[-1]), flush=True)
-            admitted = work / f"filter-{rows}-{ranks}.parquet"
-            seconds, memory = measure(["filter", "--run", str(run), "--input", str(sampled), "--out", str(admitted),
-                                       "--device", "cpu"], ranks)
-            results.append({"step": "filter", "rows": rows, "ranks": ranks, "seconds": round(seconds, 1),
-                            "rows_per_second": round(rows / seconds), "peak_rss_mb": round(memory)})
-            print(json.dumps(results[-1]), flush=True)
+            steps = {"sample": ["sample", "--run", str(run), "--rows", str(rows), "--out", str(sampled)],
+                     "filter": ["filter", "--run", str(run), "--input", str(sampled),
+                                "--out", str(work / f"filter-{rows}-{ranks}.parquet")]}
+            for step, command in steps.items():  # in order: filtering reads what sampling wrote
+                seconds, memory = measure([*command, "--device", "cpu"], ranks)
+                results.append({"step": step, "rows": rows, "ranks": ranks, "seconds": round(seconds, 1),
+                                "rows_per_second": round(rows / seconds), "peak_rss_mb": round(memory)})
+                print(json.dumps(results[-1]), flush=True)
         for ranks in args.ranks[1:]:  # the sharded output equals one process's
             sharded = read_table(work / f"sample-{rows}-{ranks}.parquet")
             same = sharded.equals(read_table(work / f"sample-{rows}-1.parquet"))
