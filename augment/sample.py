@@ -60,19 +60,24 @@ class RunSampler:
         rows = self.gan.sample(size, conditions, balance, seed)
         if not self.with_text:
             return rows
-        from augment.text.gates import joined_text
         from augment.text.generate import GenerationConfig, generate_text
 
         config = GenerationConfig(precision=self.text_model.precision)
         rows, _ = generate_text(self.text_model, rows, config, seed, progress)
+        copied = self._exact_copies(rows)
         for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
-            copies = rows.index[[self.copies.is_exact_copy(t) for t in joined_text(rows, self.schema.text_columns)]]
-            if copies.empty:
+            if not copied.any():
                 break
-            rewritten, _ = generate_text(self.text_model, rows.loc[copies], config, seed + attempt, progress=False)
-            rows.loc[copies] = rewritten
-        copied = [self.copies.is_exact_copy(t) for t in joined_text(rows, self.schema.text_columns)]
-        return rows[[not c for c in copied]].reset_index(drop=True)
+            rewritten, _ = generate_text(self.text_model, rows[copied], config, seed + attempt, progress=False)
+            rows.loc[copied] = rewritten
+            copied = self._exact_copies(rows)
+        return rows[~copied].reset_index(drop=True)
+
+    def _exact_copies(self, rows: pd.DataFrame) -> pd.Series:
+        from augment.text.gates import joined_text
+
+        texts = joined_text(rows, self.schema.text_columns)
+        return pd.Series([self.copies.is_exact_copy(t) for t in texts], index=rows.index, dtype=bool)
 
     def rows(self, n: int, seed: int, conditions: dict | None = None, balance: str | None = None) -> pd.DataFrame:
         """`n` rows (fewer by any dropped copies), made chunk after chunk in memory."""
