@@ -96,3 +96,22 @@ def test_cli_writes_results(tmp_path):
     assert run_cli(main, [str(a) for a in argv]) == 0
     for name in ("results.json", "results.csv", "learning_curve.png", "gain.png"):
         assert (tmp_path / "out" / name).is_file()
+
+
+def test_a_rerun_resumes_from_the_fit_log(tmp_path, monkeypatch):
+    """Fits logged by an interrupted run are not redone; a changed experiment starts afresh."""
+    data, config, log = review_data(), ExperimentConfig(sizes=[40], ratios=[1], seeds=2, arms=["augmented"]), \
+        tmp_path / "fits.jsonl"
+    first = run_experiment(data, config, progress=False, log_path=log)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 + 4  # the key, then real and augmented for 2 seeds
+    log.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # killed while writing the third fit
+    fitted, original = [], experiment._fit_and_score
+    monkeypatch.setattr(experiment, "_fit_and_score", lambda table, *args: fitted.append(len(table)) or original(table, *args))
+    again = run_experiment(data, config, progress=False, log_path=log)
+    assert len(fitted) == 2  # the two fits not (fully) logged
+    pd.testing.assert_frame_equal(first, again)
+    fitted.clear()
+    run_experiment(data, ExperimentConfig(sizes=[40], ratios=[1], seeds=1, arms=["augmented"]), progress=False,
+                   log_path=log)
+    assert len(fitted) == 2  # another experiment: nothing reused

@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finetune=FineTuneConfig(encoder=args.encoder, epochs=args.epochs, fgm_epsilon=args.fgm, lora=args.lora),
     )
     world = distributed_world(args.device)
-    results = run_experiment(data, config, world=world)
+    results = run_experiment(data, config, world=world, log_path=out / "fits.jsonl")  # a rerun resumes
     if not world.is_main:
         return 0
     summary = summarize(results)

@@ -17,6 +17,7 @@ CI above zero across seeds and also beats both controls on average.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,9 @@ from tqdm.auto import tqdm
 
 from augment.distributed import World
 from augment.errors import UserError
+from augment.runs import value_hash
 from train.eda import eda
+from train.fitlog import FitLog, data_fingerprint
 from train.learners import FineTuneConfig, make_learner, rmse
 from train.stats import mean_ci, paired_comparison, recovered_fraction
 
@@ -57,12 +60,26 @@ class Data:
 
 
 def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, world: World | None = None,
-                   ) -> pd.DataFrame:
+                   log_path: str | Path | None = None) -> pd.DataFrame:
     """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows.
 
-    Under torchrun every rank runs the same plan; the fine-tuned learner shares each batch out."""
+    With `log_path`, each finished fit is logged there and a rerun of the same experiment on the
+    same data skips it (see `FitLog`). Under torchrun every rank runs the same plan; the fine-tuned
+    learner shares each batch out."""
+    world = world or World()
     validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
     test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
+    key = value_hash({"config": to_dict(config), "data": data_fingerprint(data.train, data.synthetic, validation, test)})
+    log = FitLog(log_path if world.is_main else None, key)
+    log.done = world.broadcast(log.done)  # every rank skips the same fits
+
+    def fit(table: pd.DataFrame, size: int, ratio: float, arm: str, seed: int) -> dict:
+        scores = log.get(size, ratio, arm, seed)
+        if scores is None:
+            scores = _fit_and_score(table, validation, test, config, seed, world)
+            log.add(size, ratio, arm, seed, scores)
+        return scores
+
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
     if not plan:
@@ -70,8 +87,8 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     unknown = sorted(set(config.arms) - set(ARMS[1:]))
     if unknown:
         raise UserError(f"--arms {', '.join(unknown)}: unknown; choose from {', '.join(ARMS[1:])}")
-    rows, baseline = [], {}
-    bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or (world and not world.is_main))
+    rows = []
+    bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
         rng = np.random.default_rng(seed)
         extra = int(round(size * ratio))
@@ -86,14 +103,12 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
             arms["more real"] = data.train.iloc[order[: size + extra]]
         arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
         arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
-        if (size, seed) not in baseline:  # the real arm does not depend on the ratio
-            baseline[(size, seed)] = _fit_and_score(real, validation, test, config, seed, world)
         rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
-                     **baseline[(size, seed)]})
+                     **fit(real, size, 0.0, "real", seed)})  # ratio 0: the real arm is fit once per size and seed
         for arm, table in arms.items():
             if table is not None and arm in config.arms:
                 rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
-                             **_fit_and_score(table, validation, test, config, seed, world)})
+                             **fit(table, size, ratio, arm, seed)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
 
