@@ -186,7 +186,7 @@ def sample_markdown(rows: pd.DataFrame, template: PromptTemplate, command: str) 
     lines = ["# 20 generated rows (default path: bfloat16), with the fields they were conditioned on", "",
              f"Made by `{command}`; fields from real validation rows, text written by the fitted adapter.", ""]
     for i, (_, row) in enumerate(rows.iterrows(), 1):
-        fields = ", ".join(f"{name}: {row[name]}" for name in template.fields)
+        fields = ", ".join(f"{name}: {row[name]}" for name in template.inputs)
         lines += [f"**{i}.** {fields}", ""]
         lines += [f"> **{name}:** {row[name] if row[name] else '(empty)'}  " for name in template.text_columns]
         lines.append("")

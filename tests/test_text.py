@@ -33,7 +33,9 @@ def adapter(tmp_path_factory, clothing_sample, template):
 
 
 def test_prompt_round_trip(clothing_sample, template):
-    assert template.fields[0] == "Age" and template.fields[-1] == "Rating" and "Clothing ID" not in template.fields
+    assert template.fields[0] == "Age" and "Clothing ID" not in template.fields and template.target == "Rating"
+    assert template.prompt(clothing_sample.iloc[0].to_dict() | {"Rating": 2}).endswith(
+        "\nRating: 2 out of 5 (negative)\nTitle:")
     for _, row in clothing_sample.head(50).iterrows():
         parsed = template.parse(template.completion(row))
         for name in ("Title", "Review Text"):
@@ -65,6 +67,18 @@ def test_generation_is_seeded(adapter, clothing_sample, template):
     assert raw_first != raw_other
     pd.testing.assert_frame_equal(first, again)
     assert list(first.columns) == list(rows.columns) + template.text_columns
+
+
+def test_an_empty_first_column_is_drawn_at_the_real_rate(adapter, clothing_sample, template):
+    model = TextModel.load(adapter / "adapter")
+    assert model.first_empty_rate == pytest.approx(clothing_sample.iloc[:16]["Title"].isna().mean(), abs=1e-4)
+    rows = clothing_sample.iloc[30:38].drop(columns=template.text_columns)
+    config = GenerationConfig(max_new_tokens=8, batch_size=8)
+    for rate, empty in ((1.0, True), (0.0, False)):
+        model.first_empty_rate = rate
+        written, raw = generate_text(model, rows, config, seed=0, progress=False)
+        assert (written["Title"].isna() == empty).all()
+        assert all(text.startswith(" \nReview Text:") == empty for text in raw)
 
 
 def test_copies_are_caught(clothing_sample):

@@ -20,8 +20,7 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
     text = df[schema.text_columns].apply(
         lambda row: ". ".join(str(v) for v in row if isinstance(v, str) and v.strip()), axis=1)
     if with_fields:
-        template = PromptTemplate.from_schema(schema)
-        fields = [f for f in template.fields if f != schema.target]
+        fields = PromptTemplate.from_schema(schema).fields
         text = df[fields].apply(lambda row: PromptTemplate(fields, ["text"]).prompt(row)[: -len("\ntext:")],
                                 axis=1) + ". " + text
     out = pd.DataFrame({"text": text, "y": pd.to_numeric(df[schema.target], errors="coerce")}, index=df.index)

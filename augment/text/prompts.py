@@ -1,10 +1,17 @@
-"""The prompt template: a row's non-text fields as one line, its text columns as the completion.
+"""The prompt template: a row's non-text fields as one line, its target on the next, its text columns
+as the completion.
 
-    Rating: 4 | Age: 33 | Department Name: Tops | Class Name: Knits
+    Age: 33 | Department Name: Tops | Class Name: Knits
+    Rating: 4 out of 5 (positive)
     Title: Lovely top
     Review Text: Soft fabric, ...<eos>
 
-The prompt ends with the first text column's label ("...Knits\nTitle:"), so even an early adapter
+The target (the rating) is said with its scale and in words, on its own line next to the text it
+should steer: as a bare "Rating: 4" among the other fields, neither SmolLM2 nor its adapter read
+it (the likelihood of a real review barely changed with the rating in the prompt, and generated
+text did not follow the rating); in words, the untuned model already writes toward it.
+
+The prompt ends with the first text column's label ("...\nTitle:"), so even an early adapter
 writes in the format; the completion is everything after it.
 
 Kept in one place and saved with the adapter, so generation formats rows exactly as fitting did.
@@ -20,20 +27,48 @@ import pandas as pd
 from augment.schema import Schema
 
 
+SCALE_WORDS = ("very negative", "negative", "mixed", "positive", "very positive")  # lowest to highest
+
+
 @dataclass
 class PromptTemplate:
-    fields: list[str]  # non-text columns shown in the prompt
+    fields: list[str]  # non-text columns shown in the prompt's first line
     text_columns: list[str]
+    target: str | None = None  # shown on its own line, with its scale in words
+    target_range: tuple[float, float] | None = None  # the target's lowest and highest value
 
     @classmethod
     def from_schema(cls, schema: Schema) -> PromptTemplate:
-        # The target goes last, next to the text it should steer: a small model attends most to what is near.
         fields = [c.name for c in schema.columns if c.role not in ("text", "id", "target")]
-        return cls(fields + ([schema.target] if schema.target else []), schema.text_columns)
+        target = next((c for c in schema.columns if c.name == schema.target), None)
+        bounds = (target.min, target.max) if target is not None and target.is_numeric else (None, None)
+        scale = bounds if None not in bounds and bounds[0] < bounds[1] else None
+        return cls(fields, schema.text_columns, schema.target, scale)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> PromptTemplate:
+        scale = saved.get("target_range")
+        return cls(saved["fields"], saved["text_columns"], saved.get("target"), tuple(scale) if scale else None)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The columns a row needs for its prompt."""
+        return self.fields + ([self.target] if self.target else [])
 
     def prompt(self, row: pd.Series | dict) -> str:
-        fields = " | ".join(f"{name}: {_show(row[name])}" for name in self.fields)
-        return f"{fields}\n{self.text_columns[0]}:"
+        lines = [" | ".join(f"{name}: {_show(row[name])}" for name in self.fields)]
+        if self.target:
+            lines.append(self._target_line(row[self.target]))
+        return "\n".join(lines + [f"{self.text_columns[0]}:"])
+
+    def _target_line(self, value) -> str:
+        shown = f"{self.target}: {_show(value)}"
+        number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        if self.target_range is None or pd.isna(number):
+            return shown
+        low, high = self.target_range
+        position = min(max((number - low) / (high - low), 0.0), 1.0)
+        return f"{shown} out of {_show(high)} ({SCALE_WORDS[round(position * (len(SCALE_WORDS) - 1))]})"
 
     def completion(self, row: pd.Series | dict) -> str:
         full = "\n".join(f"{name}: {_clean(row.get(name))}" for name in self.text_columns)
