@@ -81,6 +81,21 @@ def test_an_empty_first_column_is_drawn_at_the_real_rate(adapter, clothing_sampl
         assert all(text.startswith(" \nReview Text:") == empty for text in raw)
 
 
+def test_rows_that_must_write_cannot_take_either_empty_form(template, tokenizer):
+    from augment.text.generate import _empty_first_column, _forbid_empty
+
+    skipped, forms = _empty_first_column(template, tokenizer)
+    assert skipped == " \nReview Text:" and forms == [tokenizer(" \n")["input_ids"], tokenizer(" ")["input_ids"] +
+                                                        tokenizer("\n")["input_ids"]]
+    two_step = forms[1]
+    for step, written in ((0, [[], []]), (1, [two_step[:1], two_step[:1]])):
+        logits = torch.zeros(2, len(tokenizer))
+        _forbid_empty(logits, step, written, torch.tensor([True, False]), forms, tokenizer.eos_token_id)
+        banned = {int(t) for t in torch.isinf(logits[0]).nonzero()}
+        assert banned == {tokenizer.eos_token_id, forms[0][0] if step == 0 else two_step[1]}
+        assert not torch.isinf(logits[1]).any()
+
+
 def test_copies_are_caught(clothing_sample):
     train = clothing_sample.iloc[:200]
     columns = ["Title", "Review Text"]

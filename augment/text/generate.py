@@ -77,13 +77,13 @@ class TextModel:
 
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int, eos_id: int,
            config: GenerationConfig, generator: torch.Generator, exempt: list[int] = (),
-           must_write: torch.Tensor | None = None, empty_ids: list[int] = ()) -> list[list[int]]:
+           must_write: torch.Tensor | None = None, empty_forms: list[list[int]] = ()) -> list[list[int]]:
     """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch.
 
     The repetition penalty counts only the tokens a row has written, never the template's own
     (`exempt`: the newline and labels between text columns): penalized, those lost to the end of
-    text, and rows stopped after their title. Rows marked in `must_write` may not begin with
-    `empty_ids` (the tokens of an empty first text column) nor end at once."""
+    text, and rows stopped after their title. Rows marked in `must_write` may not begin with any of
+    `empty_forms` (the token sequences of an empty first text column) nor end at once."""
     size, device = len(input_ids), input_ids.device
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
@@ -96,8 +96,9 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
     next_position = attention_mask.sum(-1)
     written: list[list[int]] = [[] for _ in range(size)]
     for step in range(max_new):
-        if must_write is not None and step < len(empty_ids):
-            _forbid_empty(logits, step, [written[row] for row in alive.tolist()], must_write[alive], empty_ids, eos_id)
+        if must_write is not None and step < max(map(len, empty_forms)):
+            _forbid_empty(logits, step, [written[row] for row in alive.tolist()], must_write[alive], empty_forms,
+                          eos_id)
         token = _sample(logits, seen[alive], config, generator)
         for row, t in zip(alive.tolist(), token.tolist()):
             written[row].append(t)
@@ -120,12 +121,13 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
 
 
 def _forbid_empty(logits: torch.Tensor, step: int, written: list[list[int]], must_write: torch.Tensor,
-                  empty_ids: list[int], eos_id: int) -> None:
-    """No end of text, and no token that would complete `empty_ids`, for the rows that must write."""
+                  empty_forms: list[list[int]], eos_id: int) -> None:
+    """No end of text, and no token that would complete an empty form, for the rows that must write."""
     logits[must_write, eos_id] = -torch.inf
-    if step == len(empty_ids) - 1:
-        on_path = torch.tensor([ids == list(empty_ids[:-1]) for ids in written], device=logits.device)
-        logits[must_write & on_path, empty_ids[-1]] = -torch.inf
+    for form in empty_forms:
+        if step == len(form) - 1:
+            on_path = torch.tensor([ids == form[:-1] for ids in written], device=logits.device)
+            logits[must_write & on_path, form[-1]] = -torch.inf
 
 
 def _sample(logits: torch.Tensor, seen: torch.Tensor, config: GenerationConfig,
@@ -157,15 +159,21 @@ def real_text_facts(tokenizer, template: PromptTemplate, train: pd.DataFrame) ->
             "first_empty_rate": round(float(empty.mean()), 4)}
 
 
-def _empty_first_column(template: PromptTemplate, tokenizer) -> tuple[str, list[int]]:
+def _empty_first_column(template: PromptTemplate, tokenizer) -> tuple[str, list[list[int]]]:
     """The completion of a row whose first text column is empty, up to the next column's label, and
-    the tokens that, written first, make that column empty (its line's end, or the end of text)."""
+    the token sequences that, written first, make that column empty: its line's end (or the end of
+    text) as tokenized alone and as tokenized before the next label (" \n" is one token alone, two
+    before "Review")."""
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
     empty = template.completion(dict.fromkeys(template.text_columns))
     if len(template.text_columns) == 1:
-        return empty, tokenizer(empty, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        return empty, [ids(empty) + [tokenizer.eos_token_id]]
     label = f"{template.text_columns[1]}:"
-    line_end = empty.index("\n") + 1
-    return empty[: empty.index(label) + len(label)], tokenizer(empty[:line_end], add_special_tokens=False)["input_ids"]
+    skipped = empty[: empty.index(label) + len(label)]
+    alone, in_context = ids(empty[: empty.index("\n") + 1]), ids(skipped)[: -len(ids(label))]
+    return skipped, [alone] + ([in_context] if in_context != alone else [])
 
 
 @torch.no_grad()
@@ -182,7 +190,7 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     rate = text_model.first_empty_rate
     empty_first = np.random.default_rng(seed).random(len(rows)) < rate if rate is not None else \
         np.zeros(len(rows), bool)
-    skipped, empty_ids = _empty_first_column(template, tokenizer)
+    skipped, empty_forms = _empty_first_column(template, tokenizer)
     prompts = [p + skipped if empty else p for p, empty in zip(prompts, empty_first)]
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     order = np.argsort(lengths, kind="stable")
@@ -199,7 +207,7 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
                             add_special_tokens=False).to(device)
         must_write = torch.tensor(~empty_first[batch], device=device) if rate is not None else None
         tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
-                        tokenizer.eos_token_id, config, generator, exempt, must_write, empty_ids)
+                        tokenizer.eos_token_id, config, generator, exempt, must_write, empty_forms)
         for i, ids in zip(batch, tokens):
             completions[i] += tokenizer.decode(ids, skip_special_tokens=True)
     out = rows.copy()
