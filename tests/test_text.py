@@ -1,5 +1,6 @@
 """The text generator with the real SmolLM2 model: tiny step counts, few rows, short texts."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -7,6 +8,7 @@ from safetensors.torch import load_file
 
 from augment.schema import detect_schema
 from augment.text.gates import CopyIndex, joined_text, text_gates
+from augment.text.columns import ColumnControl, empty_forms, empty_rates, line_break_tokens
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import IGNORE, TextConfig, build_examples, collate, fit_text
 from augment.text.models import load_lm
@@ -69,31 +71,38 @@ def test_generation_is_seeded(adapter, clothing_sample, template):
     assert list(first.columns) == list(rows.columns) + template.text_columns
 
 
-def test_an_empty_first_column_is_drawn_at_the_real_rate(adapter, clothing_sample, template):
+def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, template):
     model = TextModel.load(adapter / "adapter")
-    assert model.first_empty_rate == pytest.approx(clothing_sample.iloc[:16]["Title"].isna().mean(), abs=1e-4)
+    assert model.empty_rates == empty_rates(template, clothing_sample.iloc[:16])
     rows = clothing_sample.iloc[30:38].drop(columns=template.text_columns)
     config = GenerationConfig(max_new_tokens=8, batch_size=8)
-    for rate, empty in ((1.0, True), (0.0, False)):
-        model.first_empty_rate = rate
-        written, raw = generate_text(model, rows, config, seed=0, progress=False)
-        assert (written["Title"].isna() == empty).all()
-        assert all(text.startswith(" \nReview Text:") == empty for text in raw)
+    for title, review in ((False, True), (True, False)):
+        model.empty_rates = {"Title": 0.0 if title else 1.0, "Review Text": 0.0 if review else 1.0}
+        written, _ = generate_text(model, rows, config, seed=0, progress=False)
+        assert (written["Title"].notna() == title).all()
+        assert (written["Review Text"].notna() == review).all()
 
 
-def test_rows_that_must_write_cannot_take_either_empty_form(template, tokenizer):
-    from augment.text.generate import _empty_first_column, _forbid_empty
+def test_column_control_keeps_drawn_columns_written(template, tokenizer):
+    eos, space, newline = tokenizer.eos_token_id, *tokenizer(" \nReview")["input_ids"][:2]
+    assert empty_forms(template, tokenizer, 0) == [tokenizer(" \n")["input_ids"], [space, newline]]
+    assert empty_forms(template, tokenizer, 1) == [[eos], [space, eos]]
+    writes = np.array([[True, True], [False, False], [True, False]])
+    breaks = line_break_tokens(tokenizer)
+    assert breaks[newline] and breaks[tokenizer(".\n\n")["input_ids"][-1]] and not breaks[space]
+    control = ColumnControl(template, tokenizer, writes, np.array([0, 1, 0]), breaks)
 
-    skipped, forms = _empty_first_column(template, tokenizer)
-    assert skipped == " \nReview Text:" and forms == [tokenizer(" \n")["input_ids"], tokenizer(" ")["input_ids"] +
-                                                        tokenizer("\n")["input_ids"]]
-    two_step = forms[1]
-    for step, written in ((0, [[], []]), (1, [two_step[:1], two_step[:1]])):
-        logits = torch.zeros(2, len(tokenizer))
-        _forbid_empty(logits, step, written, torch.tensor([True, False]), forms, tokenizer.eos_token_id)
-        banned = {int(t) for t in torch.isinf(logits[0]).nonzero()}
-        assert banned == {tokenizer.eos_token_id, forms[0][0] if step == 0 else two_step[1]}
-        assert not torch.isinf(logits[1]).any()
+    def banned(written):
+        logits = torch.zeros(3, len(tokenizer))
+        control.restrict(logits, [0, 1, 2], written)
+        return [{int(t) for t in torch.isinf(row).nonzero()} for row in logits]
+
+    first, every_break = banned([[], [], []]), {int(t) for t in breaks.nonzero()}
+    assert first == [{eos, *empty_forms(template, tokenizer, 0)[0]}, every_break, {eos, *empty_forms(template, tokenizer, 0)[0]}]
+    assert banned([[space], [], [space]])[0] == {eos, newline}
+    label = tokenizer(" Nice\nReview Text:")["input_ids"]
+    assert control.advance([0, 1, 2], [label, [], label]) == [False, False, True]  # row 2's review: drawn empty
+    assert banned([label, [], label])[0] == {eos} | every_break and control.column.tolist() == [1, 1, 1]
 
 
 def test_copies_are_caught(clothing_sample):

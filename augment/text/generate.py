@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from augment.errors import UserError
 from augment.runs import read_json
+from augment.text.columns import (ColumnControl, draw_written_columns, empty_rates, line_break_tokens,
+                                  skipped_first_column)
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
 
@@ -47,7 +49,7 @@ class TextModel:
     template: PromptTemplate
     max_new_tokens: int
     precision: str = "bfloat16"
-    first_empty_rate: float | None = None  # share of real train rows whose first text column is empty
+    empty_rates: dict[str, float] | None = None  # share of real train rows with each text column empty
 
     @classmethod
     def load(cls, folder: str | Path, precision: str = "bfloat16", device: torch.device | str = "cpu") -> TextModel:
@@ -72,18 +74,18 @@ class TextModel:
             raise UserError("int8 dynamic quantization runs on CPU only; use bfloat16 on a GPU")
         template = PromptTemplate.from_dict(meta)
         return cls(model.to(device), tokenizer, template, int(meta.get("max_new_tokens", 160)), precision,
-                   meta.get("first_empty_rate"))
+                   meta.get("empty_rates"))
 
 
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int, eos_id: int,
            config: GenerationConfig, generator: torch.Generator, exempt: list[int] = (),
-           must_write: torch.Tensor | None = None, empty_forms: list[list[int]] = ()) -> list[list[int]]:
+           control: ColumnControl | None = None) -> list[list[int]]:
     """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch.
 
     The repetition penalty counts only the tokens a row has written, never the template's own
     (`exempt`: the newline and labels between text columns): penalized, those lost to the end of
-    text, and rows stopped after their title. Rows marked in `must_write` may not begin with any of
-    `empty_forms` (the token sequences of an empty first text column) nor end at once."""
+    text, and rows stopped after their title. `control` keeps each row's text columns empty or
+    written as drawn."""
     size, device = len(input_ids), input_ids.device
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
@@ -96,14 +98,15 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
     next_position = attention_mask.sum(-1)
     written: list[list[int]] = [[] for _ in range(size)]
     for step in range(max_new):
-        if must_write is not None and step < max(map(len, empty_forms)):
-            _forbid_empty(logits, step, [written[row] for row in alive.tolist()], must_write[alive], empty_forms,
-                          eos_id)
+        if control is not None:
+            control.restrict(logits, alive.tolist(), written)
         token = _sample(logits, seen[alive], config, generator)
         for row, t in zip(alive.tolist(), token.tolist()):
             written[row].append(t)
         seen[alive, token] |= penalized[token]
         keep = token != eos_id
+        if control is not None:
+            keep &= ~torch.tensor(control.advance(alive.tolist(), written), device=device)
         if step == max_new - 1 or not keep.any():
             break
         if not keep.all():
@@ -118,16 +121,6 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
         cache, logits = out.cache, out.logits[:, -1].float()
         next_position = next_position + 1
     return [[t for t in ids if t != eos_id] for ids in written]
-
-
-def _forbid_empty(logits: torch.Tensor, step: int, written: list[list[int]], must_write: torch.Tensor,
-                  empty_forms: list[list[int]], eos_id: int) -> None:
-    """No end of text, and no token that would complete an empty form, for the rows that must write."""
-    logits[must_write, eos_id] = -torch.inf
-    for form in empty_forms:
-        if step == len(form) - 1:
-            on_path = torch.tensor([ids == form[:-1] for ids in written], device=logits.device)
-            logits[must_write & on_path, form[-1]] = -torch.inf
 
 
 def _sample(logits: torch.Tensor, seen: torch.Tensor, config: GenerationConfig,
@@ -147,33 +140,12 @@ def _sample(logits: torch.Tensor, seen: torch.Tensor, config: GenerationConfig,
 
 
 def real_text_facts(tokenizer, template: PromptTemplate, train: pd.DataFrame) -> dict:
-    """What generation takes from the real train text: the length limit (tokens) and how often the
-    first text column is empty (sampled at temperature < 1, the adapter wrote empty titles for 57%
-    of rows where real rows have 16%, so generation draws that choice at the real rate instead)."""
-    sample = train.head(5000)
-    completions = [template.completion(row) for _, row in sample.iterrows()]
+    """What generation takes from the real train text: the length limit (tokens) and how often each
+    text column is empty (see `augment.text.columns`)."""
+    completions = [template.completion(row) for _, row in train.head(5000).iterrows()]
     lengths = [len(ids) for ids in tokenizer(completions, add_special_tokens=False)["input_ids"]]
-    first = sample[template.text_columns[0]]
-    empty = first.isna() | (first.astype(str).str.strip() == "")
     return {"max_new_tokens": int(np.quantile(lengths, LENGTH_QUANTILE)) + 1,
-            "first_empty_rate": round(float(empty.mean()), 4)}
-
-
-def _empty_first_column(template: PromptTemplate, tokenizer) -> tuple[str, list[list[int]]]:
-    """The completion of a row whose first text column is empty, up to the next column's label, and
-    the token sequences that, written first, make that column empty: its line's end (or the end of
-    text) as tokenized alone and as tokenized before the next label (" \n" is one token alone, two
-    before "Review")."""
-    def ids(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    empty = template.completion(dict.fromkeys(template.text_columns))
-    if len(template.text_columns) == 1:
-        return empty, [ids(empty) + [tokenizer.eos_token_id]]
-    label = f"{template.text_columns[1]}:"
-    skipped = empty[: empty.index(label) + len(label)]
-    alone, in_context = ids(empty[: empty.index("\n") + 1]), ids(skipped)[: -len(ids(label))]
-    return skipped, [alone] + ([in_context] if in_context != alone else [])
+            "empty_rates": empty_rates(template, train)}
 
 
 @torch.no_grad()
@@ -186,28 +158,30 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     if missing:
         raise UserError(f"rows lack the fields the text model was fit on: {', '.join(missing)}")
     prompts = [template.prompt(row) for _, row in rows.iterrows()]
-    # The first column's emptiness is drawn at the real rate; an empty one is written into the prompt.
-    rate = text_model.first_empty_rate
-    empty_first = np.random.default_rng(seed).random(len(rows)) < rate if rate is not None else \
-        np.zeros(len(rows), bool)
-    skipped, empty_forms = _empty_first_column(template, tokenizer)
-    prompts = [p + skipped if empty else p for p, empty in zip(prompts, empty_first)]
+    # Which text columns each row leaves empty, drawn at the real rates; an empty first one goes in the prompt.
+    columns, rates = template.text_columns, text_model.empty_rates
+    writes = draw_written_columns(columns, rates, len(rows), seed)
+    skipped = skipped_first_column(template)
+    prompts = [p if write else p + skipped for p, write in zip(prompts, writes[:, 0])]
+    first_column = (~writes[:, 0]).astype(int) if len(columns) > 1 else np.zeros(len(rows), int)
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     order = np.argsort(lengths, kind="stable")
-    completions = [skipped if empty else "" for empty in empty_first]
-    todo = order if len(template.text_columns) > 1 else order[~empty_first[order]]  # an empty only column: done
+    completions = ["" if write else skipped for write in writes[:, 0]]
+    todo = order if len(columns) > 1 else order[writes[order, 0]]  # an only column drawn empty: nothing to write
     max_new = config.max_new_tokens or text_model.max_new_tokens
     labels = tokenizer([f"\n{name}:" for name in template.text_columns[1:]], add_special_tokens=False)["input_ids"] \
         if len(template.text_columns) > 1 else []
     exempt = sorted({token for ids in labels for token in ids})
     batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+    line_breaks = line_break_tokens(tokenizer) if rates is not None else None
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
         generator = torch.Generator(device).manual_seed(seed * 100_003 + index)  # same rows and seed, same text
         encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
-        must_write = torch.tensor(~empty_first[batch], device=device) if rate is not None else None
+        control = ColumnControl(template, tokenizer, writes[batch], first_column[batch], line_breaks.to(device)) \
+            if rates is not None else None
         tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
-                        tokenizer.eos_token_id, config, generator, exempt, must_write, empty_forms)
+                        tokenizer.eos_token_id, config, generator, exempt, control)
         for i, ids in zip(batch, tokens):
             completions[i] += tokenizer.decode(ids, skip_special_tokens=True)
     out = rows.copy()
