@@ -32,6 +32,7 @@ bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/tabular_gan.py
 	$(PY) bench/text_lm.py
+	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py
 	$(PY) bench/scale.py
 
