@@ -87,7 +87,8 @@ def main() -> None:
                                                  "versions": package_versions()})
     lines = ["# Does the text model read the rating? (womens-clothing validation rows)", "",
              f"Command: `{command}`. {len(rows)} real validation rows, {args.per_rating} per rating.", "",
-             "| model and prompt | Spearman (implied vs true rating) | most likely = true | gap true vs mirrored (nats) |",
+             "| model and prompt | Spearman (implied vs true rating) | most likely = true "
+             "| gap true vs mirrored (nats) |",
              "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {r['spearman']} | {r['most_likely_is_true']} | {r['gap_true_vs_mirrored_nats']} |"
               for name, r in results.items()]

@@ -98,8 +98,10 @@ def test_column_control_keeps_drawn_columns_written(template, tokenizer):
         return [{int(t) for t in torch.isinf(row).nonzero()} for row in logits]
 
     first, every_break = banned([[], [], []]), {int(t) for t in breaks.nonzero()}
-    assert first == [{eos, *empty_forms(template, tokenizer, 0)[0]}, every_break, {eos, *empty_forms(template, tokenizer, 0)[0]}]
+    title_start = {eos, *empty_forms(template, tokenizer, 0)[0]}
+    assert first == [title_start, every_break, title_start]
     assert banned([[space], [], [space]])[0] == {eos, newline}
+    assert banned([tokenizer(" Nice")["input_ids"]] * 3)[0] == {eos}  # no end of text before the review
     label = tokenizer(" Nice\nReview Text:")["input_ids"]
     assert control.advance([0, 1, 2], [label, [], label]) == [False, False, True]  # row 2's review: drawn empty
     assert banned([label, [], label])[0] == {eos} | every_break and control.column.tolist() == [1, 1, 1]

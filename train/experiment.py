@@ -69,7 +69,8 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     world = world or World()
     validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
     test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
-    key = value_hash({"config": to_dict(config), "data": data_fingerprint(data.train, data.synthetic, validation, test)})
+    fingerprint = data_fingerprint(data.train, data.synthetic, validation, test)
+    key = value_hash({"config": to_dict(config), "data": fingerprint})
     log = FitLog(log_path if world.is_main else None, key)
     log.done = world.broadcast(log.done)  # every rank skips the same fits
 

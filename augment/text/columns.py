@@ -4,8 +4,9 @@ Sampled at temperature < 1, the adapter left a column empty far more often than 
 (titles 57% against 16%, reviews up to 30% against 4%): an empty column starts with the single most
 likely token (" " before the line's end), which sharpening favours. So each row draws which of its
 text columns are empty, at the train split's rates, and decoding keeps to it: a column drawn to be
-written may not take an empty form (nor end the text at its start), and a row whose last column is
-drawn empty ends at that column's label. An empty first column is written into the prompt instead.
+written may not take an empty form, the text may not end before its last column (ended after a
+title, it lost a review drawn to be written), and a row whose last column is drawn empty ends at
+that column's label. An empty first column is written into the prompt instead.
 The last column may not break its line: the template keeps one line per column, so the text after a
 line break was lost when the completion was read back.
 """
@@ -54,6 +55,8 @@ class ColumnControl:
         last = [i for i, row in enumerate(alive) if self.column[row] == len(self.labels) - 1]
         if last:
             logits[last] = logits[last].masked_fill(self.line_breaks, -torch.inf)
+        before_last = [i for i, row in enumerate(alive) if self.column[row] < len(self.labels) - 1]
+        logits[before_last, self.eos] = -torch.inf  # the text ends in its last column (or at its label)
         for i, row in enumerate(alive):
             column = self.column[row]
             if not self.writes[row, column]:
