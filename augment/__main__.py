@@ -86,6 +86,8 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--condition", action="append", default=[], metavar="COL=VALUE", help="fix a column (repeatable)")
     p.add_argument("--balance", metavar="COL", help="draw COL's values uniformly")
     p.add_argument("--with-text", action="store_true", help="also write the text columns with the fitted LM")
+    p.add_argument("--guidance", type=float, metavar="G", help="with --with-text: how hard each text's first "
+                   "tokens are pushed toward its rating (classifier-free guidance; default 3, 1 turns it off)")
     p.add_argument("--out", required=True, metavar="FILE", help="output table (.parquet, .csv or .jsonl); written "
                    "in chunks through FILE.parts/, so a killed run resumes and memory stays flat")
     p.add_argument("--chunk-rows", type=int, metavar="N", help="rows per chunk, the unit of work shared out under "
@@ -219,7 +221,8 @@ def cmd_sample(args) -> int:
     table_format(Path(args.out))  # a bad extension fails before any work
     world = _world(args)
     gates = sample_to_file(RunDir(args.run), args.rows, args.out, world, parse_conditions(args.condition),
-                           args.balance, args.seed, args.with_text, chunk_rows=args.chunk_rows)
+                           args.balance, args.seed, args.with_text, chunk_rows=args.chunk_rows,
+                           guidance=args.guidance)
     if world.is_main:
         print(args.out)
     if gates:

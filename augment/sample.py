@@ -17,6 +17,7 @@ from augment.distributed import World, chunk_seed, write_sharded
 from augment.errors import UserError
 from augment.pipeline import TABULAR_DIR, TEXT_DIR, load_prepared
 from augment.runs import RunDir, value_hash
+from augment.text.generate import GenerationConfig
 
 CHUNK_ROWS = 5000  # tabular rows per chunk
 TEXT_CHUNK_ROWS = 500  # with text: a part file every couple of minutes on 2 CPU cores
@@ -27,13 +28,16 @@ class RunSampler:
     """A run's fitted generators, loaded once, writing chunks of rows."""
 
     def __init__(self, run: RunDir, with_text: bool = False, precision: str = "bfloat16",
-                 device: torch.device | str = "cpu", chunk_rows: int | None = None):
+                 device: torch.device | str = "cpu", chunk_rows: int | None = None, guidance: float | None = None):
         from augment.tabular.synthesizer import TabularGAN
 
         tabular = run.require(TABULAR_DIR, "config.json", hint=f"fit it with `python -m augment fit DATA --out "
                               f"{run.path} --stage tabular`").parent
         self.gan = TabularGAN.load(tabular, device)
         self.with_text, self.text_model = with_text, None
+        self.guidance = GenerationConfig.guidance if guidance is None else guidance
+        if self.guidance < 1:
+            raise UserError(f"--guidance {self.guidance}: must be at least 1 (1: no guidance)")
         self.chunk_rows = chunk_rows or (TEXT_CHUNK_ROWS if with_text else CHUNK_ROWS)
         if self.chunk_rows < 1:
             raise UserError(f"--chunk-rows {self.chunk_rows}: must be at least 1")
@@ -60,9 +64,9 @@ class RunSampler:
         rows = self.gan.sample(size, conditions, balance, seed)
         if not self.with_text:
             return rows
-        from augment.text.generate import GenerationConfig, generate_text
+        from augment.text.generate import generate_text
 
-        config = GenerationConfig(precision=self.text_model.precision)
+        config = GenerationConfig(precision=self.text_model.precision, guidance=self.guidance)
         rows, _ = generate_text(self.text_model, rows, config, seed, progress)
         copied = self._exact_copies(rows)
         for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
@@ -98,7 +102,7 @@ class RunSampler:
 
 def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, conditions: dict | None = None,
                    balance: str | None = None, seed: int = 0, with_text: bool = False,
-                   precision: str = "bfloat16", chunk_rows: int | None = None) -> dict:
+                   precision: str = "bfloat16", chunk_rows: int | None = None, guidance: float | None = None) -> dict:
     """The rows `RunSampler.rows` makes, written to `out` chunk by chunk by every rank; resumable.
 
     Memory stays that of one chunk however large `n` is (the text gates, with text, read the
@@ -106,11 +110,11 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     from augment.data import read_table
 
     out = Path(out)
-    sampler = RunSampler(run, with_text, precision, world.device, chunk_rows)
+    sampler = RunSampler(run, with_text, precision, world.device, chunk_rows, guidance)
     sizes = sampler.chunk_sizes(n)
     key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
                       "balance": balance, "with_text": with_text, "precision": precision,
-                      "chunk_rows": sampler.chunk_rows})
+                      "chunk_rows": sampler.chunk_rows, "guidance": sampler.guidance if with_text else None})
     bar = tqdm(total=len(world.chunks(len(sizes))), desc=f"sampling, rank {world.rank}", unit="chunk")
 
     def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:

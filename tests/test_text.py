@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from augment.schema import detect_schema
 from augment.text.gates import CopyIndex, joined_text, text_gates
-from augment.text.columns import ColumnControl, empty_forms, empty_rates, line_break_tokens
+from augment.text.columns import ColumnControl, empty_rates, line_break_tokens
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import IGNORE, TextConfig, build_examples, collate, fit_text
 from augment.text.models import load_lm
@@ -83,28 +83,68 @@ def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, tem
         assert (written["Review Text"].notna() == review).all()
 
 
+def test_guidance_keeps_each_row_with_its_twin(template, tokenizer, clothing_sample):
+    """Twins with identical prompts leave nothing to guide toward: guided decoding must then write
+    exactly what unguided decoding writes, also after rows leave the batch (a row paired with
+    another row's twin would be pushed off its own text)."""
+    from augment.text.generate import decode
+
+    model = load_lm()[0].eval()
+    prompts = [template.prompt(row) for _, row in clothing_sample.iloc[40:44].iterrows()]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    twins = tokenizer(prompts * 2, return_tensors="pt", padding=True, add_special_tokens=False)
+    config = GenerationConfig(repetition_penalty=1.0, guidance=3.0, guidance_plausibility=1e-9)
+
+    def run(guided, end):
+        inputs = twins if guided else encoded
+        with torch.no_grad():
+            return decode(model, inputs["input_ids"], inputs["attention_mask"], 10, end, config,
+                          torch.Generator().manual_seed(0), guided=guided)
+
+    first = run(False, -1)
+    end = first[0][2]  # a token row 0 writes early: that row (and any other writing it) leaves the batch
+    plain = run(False, end)
+    assert len(plain[0]) < 10 and max(len(ids) for ids in plain) == 10
+    assert run(True, end) == plain
+
+
+def test_guidance_prefers_what_the_condition_makes_likelier():
+    from augment.text.generate import _guide
+
+    conditional = torch.log(torch.tensor([[0.5, 0.3, 0.199, 0.001]]))
+    unconditional = torch.log(torch.tensor([[0.7, 0.1, 0.1, 0.1]]))
+    guided = _guide(conditional, unconditional, 3.0, plausibility=0.01)
+    assert guided[0, 1] > guided[0, 0]  # three times likelier given the condition: now first
+    assert torch.isinf(guided[0, 3])  # below a hundredth of the likeliest: out, however it gains
+    assert torch.allclose(_guide(conditional, unconditional, 1.0, 0.01)[0, :3], conditional[0, :3])
+
+
 def test_column_control_keeps_drawn_columns_written(template, tokenizer):
     eos, space, newline = tokenizer.eos_token_id, *tokenizer(" \nReview")["input_ids"][:2]
-    assert empty_forms(template, tokenizer, 0) == [tokenizer(" \n")["input_ids"], [space, newline]]
-    assert empty_forms(template, tokenizer, 1) == [[eos], [space, eos]]
     writes = np.array([[True, True], [False, False], [True, False]])
     breaks = line_break_tokens(tokenizer)
     assert breaks[newline] and breaks[tokenizer(".\n\n")["input_ids"][-1]] and not breaks[space]
     control = ColumnControl(template, tokenizer, writes, np.array([0, 1, 0]), breaks)
 
     def banned(written):
+        control.advance([0, 1, 2], written)
         logits = torch.zeros(3, len(tokenizer))
-        control.restrict(logits, [0, 1, 2], written)
+        control.restrict(logits, [0, 1, 2])
         return [{int(t) for t in torch.isinf(row).nonzero()} for row in logits]
 
-    first, every_break = banned([[], [], []]), {int(t) for t in breaks.nonzero()}
-    title_start = {eos, *empty_forms(template, tokenizer, 0)[0]}
-    assert first == [title_start, every_break, title_start]
-    assert banned([[space], [], [space]])[0] == {eos, newline}
+    every_break = {int(t) for t in breaks.nonzero()}
+    logits = torch.zeros(3, len(tokenizer))
+    control.restrict(logits, [0, 1, 2])  # at the start: titles must begin with text, row 1's review is last
+    assert [{int(t) for t in torch.isinf(row).nonzero()} for row in logits] == \
+        [{eos} | every_break, every_break, {eos} | every_break]
+    assert banned([[space], [], [space]])[0] == {eos} | every_break  # a space is not yet a title
     assert banned([tokenizer(" Nice")["input_ids"]] * 3)[0] == {eos}  # no end of text before the review
     label = tokenizer(" Nice\nReview Text:")["input_ids"]
     assert control.advance([0, 1, 2], [label, [], label]) == [False, False, True]  # row 2's review: drawn empty
-    assert banned([label, [], label])[0] == {eos} | every_break and control.column.tolist() == [1, 1, 1]
+    assert control.column.tolist() == [1, 1, 1] and not control.begun[0]
+    logits = torch.zeros(3, len(tokenizer))
+    control.restrict(logits, [0, 1, 2])
+    assert {int(t) for t in torch.isinf(logits[0]).nonzero()} == {eos} | every_break
 
 
 def test_copies_are_caught(clothing_sample):

@@ -55,9 +55,10 @@ class PromptTemplate:
         """The columns a row needs for its prompt."""
         return self.fields + ([self.target] if self.target else [])
 
-    def prompt(self, row: pd.Series | dict) -> str:
+    def prompt(self, row: pd.Series | dict, with_target: bool = True) -> str:
+        """The prompt; without its target line, the unconditional prompt of guided generation."""
         lines = [" | ".join(f"{name}: {_show(row[name])}" for name in self.fields)]
-        if self.target:
+        if self.target and with_target:
             lines.append(self._target_line(row[self.target]))
         return "\n".join(lines + [f"{self.text_columns[0]}:"])
 
