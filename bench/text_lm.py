@@ -216,7 +216,7 @@ def markdown(summary: dict) -> str:
 
 
 def sample_markdown(rows: pd.DataFrame, template: PromptTemplate, command: str) -> str:
-    lines = ["# 20 generated rows (default path: bfloat16), with the fields they were conditioned on", "",
+    lines = ["# 20 generated rows (default path: bfloat16, guided), with the fields they were conditioned on", "",
              f"Made by `{command}`; fields from real validation rows, text written by the fitted adapter.", ""]
     for i, (_, row) in enumerate(rows.iterrows(), 1):
         fields = ", ".join(f"{name}: {row[name]}" for name in template.inputs)
