@@ -15,6 +15,7 @@ with their fields go to reports/text_samples.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import sys
 import time
@@ -120,6 +121,8 @@ def main() -> None:
         print(name, generation[name], flush=True)
         if precision == GenerationConfig.precision and guidance == GenerationConfig.guidance and not plain:
             samples = written
+        del model  # each path times its own model alone in memory
+        gc.collect()
     summary = {
         "command": "python bench/text_lm.py " + " ".join(sys.argv[1:]),
         "fitting": fitting,

@@ -99,19 +99,20 @@ def test_cli_writes_results(tmp_path):
 
 
 def test_a_rerun_resumes_from_the_fit_log(tmp_path, monkeypatch):
-    """Fits logged by an interrupted run are not redone; a changed experiment starts afresh."""
+    """Fits logged by an interrupted run are not redone; new synthetic rows refit only the arms that
+    train on them."""
     data, config, log = review_data(), ExperimentConfig(sizes=[40], ratios=[1], seeds=2, arms=["augmented"]), \
         tmp_path / "fits.jsonl"
     first = run_experiment(data, config, progress=False, log_path=log)
     lines = log.read_text().splitlines()
-    assert len(lines) == 1 + 4  # the key, then real and augmented for 2 seeds
-    log.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # killed while writing the third fit
+    assert len(lines) == 4  # real and augmented for 2 seeds
+    log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])  # killed while writing the third fit
     fitted, original = [], experiment._fit_and_score
     monkeypatch.setattr(experiment, "_fit_and_score", lambda table, *args: fitted.append(len(table)) or original(table, *args))
     again = run_experiment(data, config, progress=False, log_path=log)
     assert len(fitted) == 2  # the two fits not (fully) logged
     pd.testing.assert_frame_equal(first, again)
     fitted.clear()
-    run_experiment(data, ExperimentConfig(sizes=[40], ratios=[1], seeds=1, arms=["augmented"]), progress=False,
-                   log_path=log)
-    assert len(fitted) == 2  # another experiment: nothing reused
+    shuffled = Data(data.train, data.synthetic.sample(frac=1.0, random_state=1), data.validation, data.test)
+    run_experiment(shuffled, config, progress=False, log_path=log)
+    assert fitted == [80, 80]  # other synthetic rows: both augmented fits again, the real ones reused

@@ -63,22 +63,24 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
                    log_path: str | Path | None = None) -> pd.DataFrame:
     """One row per (size, ratio, arm, seed) with RMSE, MAE and Spearman on the real test rows.
 
-    With `log_path`, each finished fit is logged there and a rerun of the same experiment on the
-    same data skips it (see `FitLog`). Under torchrun every rank runs the same plan; the fine-tuned
+    With `log_path`, each finished fit is logged there and any later fit of the same rows with the
+    same settings and seed is skipped (see `FitLog`). Under torchrun every rank runs the same plan; the fine-tuned
     learner shares each batch out."""
     world = world or World()
     validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
     test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
-    fingerprint = data_fingerprint(data.train, data.synthetic, validation, test)
-    key = value_hash({"config": to_dict(config), "data": fingerprint})
-    log = FitLog(log_path if world.is_main else None, key)
+    log = FitLog(log_path if world.is_main else None)
     log.done = world.broadcast(log.done)  # every rank skips the same fits
+    settings = {k: v for k, v in to_dict(config).items() if k not in ("sizes", "ratios", "seeds", "first_seed", "arms")}
+    evaluation = data_fingerprint(validation, test)
 
-    def fit(table: pd.DataFrame, size: int, ratio: float, arm: str, seed: int) -> dict:
-        scores = log.get(size, ratio, arm, seed)
+    def fit(table: pd.DataFrame, seed: int) -> dict:
+        key = value_hash({"settings": settings, "train": data_fingerprint(table), "evaluation": evaluation,
+                          "seed": seed, "processes": world.size})
+        scores = log.get(key)
         if scores is None:
             scores = _fit_and_score(table, validation, test, config, seed, world)
-            log.add(size, ratio, arm, seed, scores)
+            log.add(key, scores)
         return scores
 
     seeds = range(config.first_seed, config.first_seed + config.seeds)
@@ -105,11 +107,11 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
         arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
         arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
         rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
-                     **fit(real, size, 0.0, "real", seed)})  # ratio 0: the real arm is fit once per size and seed
+                     **fit(real, seed)})  # ratio 0: the real arm is fit once per size and seed
         for arm, table in arms.items():
             if table is not None and arm in config.arms:
                 rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
-                             **fit(table, size, ratio, arm, seed)})
+                             **fit(table, seed)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
 

@@ -1,9 +1,10 @@
 """A log of finished fits, so an experiment killed after hours resumes where it stopped.
 
-One JSON line per fit (size, ratio, arm, seed and its scores), flushed and synced as each fit ends.
-The first line is the experiment's key (config and data fingerprint); a log with another key is
-started afresh, so a changed experiment never reuses old scores. A line cut short by a crash is
-ignored on reading.
+One JSON line per fit, flushed and synced as the fit ends: the fit's key and its scores. The key
+is what decides the fit's result (the learner's settings, the contents of the rows it trains on,
+validates and tests on, the seed, the number of processes), not the experiment it belongs to, so a
+rerun skips every fit already done, also across experiments: changing the synthetic rows refits
+only the arms that train on them. A line cut short by a crash, or from another format, is ignored.
 """
 
 from __future__ import annotations
@@ -23,43 +24,36 @@ def data_fingerprint(*tables: pd.DataFrame) -> str:
 
 
 class FitLog:
-    def __init__(self, path: str | Path | None, key: str):
-        self.path, self.key, self.done = Path(path) if path else None, key, {}
+    def __init__(self, path: str | Path | None):
+        self.path, self.done = Path(path) if path else None, {}
+        if self.path is None or not self.path.is_file():
+            return
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # cut short by a crash: the next fit starts its own line
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write("\n")
+        for line in text.splitlines():
+            entry = _parse(line)
+            if entry is not None:
+                self.done[entry["fit"]] = entry["scores"]
+
+    def get(self, key: str) -> dict | None:
+        return self.done.get(key)
+
+    def add(self, key: str, scores: dict) -> None:
+        self.done[key] = scores
         if self.path is None:
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.is_file() else []
-        if lines and _parse(lines[0]) == {"key": key}:
-            for line in lines[1:]:
-                entry = _parse(line)
-                if entry is not None:
-                    self.done[_cell(entry)] = entry["scores"]
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._write(self.path.open("w", encoding="utf-8"), {"key": key})
-
-    def get(self, size: int, ratio: float, arm: str, seed: int) -> dict | None:
-        return self.done.get((size, float(ratio), arm, seed))
-
-    def add(self, size: int, ratio: float, arm: str, seed: int, scores: dict) -> None:
-        self.done[(size, float(ratio), arm, seed)] = scores
-        if self.path is not None:
-            self._write(self.path.open("a", encoding="utf-8"),
-                        {"size": size, "ratio": float(ratio), "arm": arm, "seed": seed, "scores": scores})
-
-    @staticmethod
-    def _write(handle, entry: dict) -> None:
-        with handle:
-            handle.write(json.dumps(entry) + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"fit": key, "scores": scores}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
 
 def _parse(line: str) -> dict | None:
     try:
-        return json.loads(line)
+        entry = json.loads(line)
     except json.JSONDecodeError:
         return None  # cut short by a crash
-
-
-def _cell(entry: dict) -> tuple:
-    return entry["size"], float(entry["ratio"]), entry["arm"], entry["seed"]
+    return entry if isinstance(entry, dict) and {"fit", "scores"} <= entry.keys() else None
