@@ -83,23 +83,40 @@ def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, tem
         assert (written["Review Text"].notna() == review).all()
 
 
+def test_twins_reuse_the_prompt_they_share(template, tokenizer, clothing_sample):
+    """A twin's logits from the shared keys and values plus its own last tokens are those of its
+    prompt run alone."""
+    from augment.text.generate import Twins, _prefill
+
+    model = load_lm()[0].eval()
+    rows = [row for _, row in clothing_sample.iloc[40:43].iterrows()]
+    prompts, bare = [template.prompt(r) for r in rows], [template.prompt(r, with_target=False) for r in rows]
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    twins = Twins.build(tokenizer, prompts, bare, "cpu")
+    assert (twins.shared > 10).all()  # the line of fields is shared
+    with torch.no_grad():
+        _, logits, _, _ = _prefill(model, encoded["input_ids"], encoded["attention_mask"], twins)
+        for i, prompt in enumerate(prompts + bare):
+            alone = model(**tokenizer([prompt], return_tensors="pt", add_special_tokens=False)).logits[0, -1]
+            assert torch.allclose(logits[i], alone, atol=1e-3), i
+
+
 def test_guidance_keeps_each_row_with_its_twin(template, tokenizer, clothing_sample):
-    """Twins with identical prompts leave nothing to guide toward: guided decoding must then write
-    exactly what unguided decoding writes, also after rows leave the batch (a row paired with
+    """Twins with their rows' own prompts leave nothing to guide toward: guided decoding must then
+    write exactly what unguided decoding writes, also after rows leave the batch (a row paired with
     another row's twin would be pushed off its own text)."""
-    from augment.text.generate import decode
+    from augment.text.generate import Twins, decode
 
     model = load_lm()[0].eval()
     prompts = [template.prompt(row) for _, row in clothing_sample.iloc[40:44].iterrows()]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    twins = tokenizer(prompts * 2, return_tensors="pt", padding=True, add_special_tokens=False)
+    twins = Twins.build(tokenizer, prompts, prompts, "cpu")
     config = GenerationConfig(repetition_penalty=1.0, guidance=3.0, guidance_plausibility=1e-9)
 
     def run(guided, end):
-        inputs = twins if guided else encoded
         with torch.no_grad():
-            return decode(model, inputs["input_ids"], inputs["attention_mask"], 10, end, config,
-                          torch.Generator().manual_seed(0), guided=guided)
+            return decode(model, encoded["input_ids"], encoded["attention_mask"], 10, end, config,
+                          torch.Generator().manual_seed(0), twins=twins if guided else None)
 
     first = run(False, -1)
     end = first[0][2]  # a token row 0 writes early: that row (and any other writing it) leaves the batch

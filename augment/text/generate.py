@@ -88,27 +88,72 @@ class TextModel:
                    meta.get("empty_rates"))
 
 
+@dataclass
+class Twins:
+    """Each row's unconditional twin for guided decoding: the prompt without its target line, given
+    as the number of the row's prompt tokens it shares (their keys and values are copied, not
+    computed again) and the tokens that follow them (left-padded)."""
+
+    shared: torch.Tensor  # [rows]
+    suffix_ids: torch.Tensor  # [rows, width]
+    suffix_mask: torch.Tensor  # [rows, width]
+
+    @classmethod
+    def build(cls, tokenizer, prompts: list[str], twins: list[str], device) -> Twins:
+        rows, shared, suffixes = tokenizer(prompts + twins, add_special_tokens=False)["input_ids"], [], []
+        for prompt, twin in zip(rows[: len(prompts)], rows[len(prompts) :]):
+            common = 0
+            while common < min(len(prompt), len(twin) - 1) and prompt[common] == twin[common]:
+                common += 1  # at least the twin's last token is its own: its logits come from there
+            shared.append(common)
+            suffixes.append(twin[common:])
+        padded = tokenizer.pad({"input_ids": suffixes}, return_tensors="pt").to(device)
+        return cls(torch.tensor(shared, device=device), padded["input_ids"], padded["attention_mask"])
+
+
+def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, twins: Twins | None):
+    """Run the prompts through the model: the cache, each row's next-token logits, the attention
+    mask and each row's next position. With twins, the cache holds the twins after the rows and
+    the logits of both: a twin copies the keys and values of the tokens it shares with its row (the
+    whole first line of fields) and computes only its own last tokens, so guidance doubles the
+    prompt's cost only for those."""
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)
+    cache, logits, next_position = out.cache, out.logits[:, -1].float(), attention_mask.sum(-1)
+    if twins is None:
+        return cache, logits, attention_mask, next_position
+    rows, width = len(input_ids), twins.suffix_ids.shape[1]
+    cache.batch_select_indices(torch.arange(rows, device=input_ids.device).repeat(2))
+    columns = torch.arange(attention_mask.shape[1], device=input_ids.device)
+    start = attention_mask.shape[1] - next_position  # each row's left padding
+    shared = (columns >= start[:, None]) & (columns < (start + twins.shared)[:, None])
+    mask = torch.cat([torch.cat([attention_mask, torch.zeros_like(twins.suffix_mask)], dim=1),
+                      torch.cat([shared.to(attention_mask.dtype), twins.suffix_mask], dim=1)])
+    suffix_positions = (twins.shared[:, None] + twins.suffix_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=torch.cat([torch.zeros_like(twins.suffix_ids), twins.suffix_ids]),  # rows: masked filler
+                attention_mask=mask, position_ids=torch.cat([torch.zeros_like(suffix_positions), suffix_positions]),
+                cache=cache, use_cache=True, logits_to_keep=1)
+    logits = torch.cat([logits, out.logits[rows:, -1].float()])
+    return out.cache, logits, mask, torch.cat([next_position, twins.shared + twins.suffix_mask.sum(-1)])
+
+
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new: int, eos_id: int,
            config: GenerationConfig, generator: torch.Generator, exempt: list[int] = (),
-           control: ColumnControl | None = None, guided: bool = False) -> list[list[int]]:
+           control: ColumnControl | None = None, twins: Twins | None = None) -> list[list[int]]:
     """Sample up to `max_new` tokens per left-padded prompt; finished rows leave the batch.
 
     The repetition penalty counts only the tokens a row has written, never the template's own
     (`exempt`: the newline and labels between text columns): penalized, those lost to the end of
     text, and rows stopped after their title. `control` keeps each row's text columns empty or
-    written as drawn. `guided`: the batch's second half holds the first half's prompts without their
-    target, and the first `config.guidance_tokens` tokens are sampled with classifier-free guidance."""
-    rows = len(input_ids) // 2 if guided else len(input_ids)
-    device = input_ids.device
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1)
-    cache, logits = out.cache, out.logits[:, -1].float()
+    written as drawn. With `twins` (the prompts without their target), the first
+    `config.guidance_tokens` tokens are sampled with classifier-free guidance."""
+    rows, device, guided = len(input_ids), input_ids.device, twins is not None
+    cache, logits, attention_mask, next_position = _prefill(model, input_ids, attention_mask, twins)
     seen = torch.zeros(rows, logits.shape[-1], dtype=torch.bool, device=device)  # tokens written: penalized
     penalized = torch.ones(logits.shape[-1], dtype=torch.bool, device=device)
     penalized[list(exempt)] = False
     alive = torch.arange(rows, device=device)
-    next_position = attention_mask.sum(-1)
     written: list[list[int]] = [[] for _ in range(rows)]
     for step in range(max_new):
         logits, unconditional = (logits.chunk(2) if guided else (logits, None))
@@ -212,12 +257,14 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     line_breaks = line_break_tokens(tokenizer) if rates is not None else None
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
         generator = torch.Generator(device).manual_seed(seed * 100_003 + index)  # same rows and seed, same text
-        batch_prompts = [prompts[i] for i in batch] + [unconditional[i] for i in batch if guided]
-        encoded = tokenizer(batch_prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(device)
+        twins = Twins.build(tokenizer, [prompts[i] for i in batch], [unconditional[i] for i in batch], device) \
+            if guided else None
         control = ColumnControl(template, tokenizer, writes[batch], first_column[batch], line_breaks.to(device)) \
             if rates is not None else None
         tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
-                        tokenizer.eos_token_id, config, generator, exempt, control, guided)
+                        tokenizer.eos_token_id, config, generator, exempt, control, twins)
         for i, ids in zip(batch, tokens):
             completions[i] += tokenizer.decode(ids, skip_special_tokens=True)
     out = rows.copy()
