@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -37,6 +38,18 @@ def _world(args):
     from augment.distributed import world
 
     return world(args.device)
+
+
+def guidance_value(text: str) -> float:
+    value = float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1 (1 turns guidance off)")
+    return value
+
+
+def add_guidance_flag(parser: Parser) -> None:
+    parser.add_argument("--guidance", type=guidance_value, metavar="G", help="how hard each text's first tokens are pushed "
+                        "toward its rating (classifier-free guidance; default 3, 1 turns it off)")
 
 
 def add_fit_flags(parser: Parser) -> None:
@@ -86,8 +99,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--condition", action="append", default=[], metavar="COL=VALUE", help="fix a column (repeatable)")
     p.add_argument("--balance", metavar="COL", help="draw COL's values uniformly")
     p.add_argument("--with-text", action="store_true", help="also write the text columns with the fitted LM")
-    p.add_argument("--guidance", type=float, metavar="G", help="with --with-text: how hard each text's first "
-                   "tokens are pushed toward its rating (classifier-free guidance; default 3, 1 turns it off)")
+    add_guidance_flag(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output table (.parquet, .csv or .jsonl); written "
                    "in chunks through FILE.parts/, so a killed run resumes and memory stays flat")
     p.add_argument("--chunk-rows", type=int, metavar="N", help="rows per chunk, the unit of work shared out under "
@@ -112,6 +124,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
     p.add_argument("--filter", choices=["rejection", "threshold", "top", "none"], default="rejection",
                    help="admission mode of the quality filter (default: discriminator rejection sampling)")
+    add_guidance_flag(p)
     add_fit_flags(p)
 
     p = sub["export"] = commands.add_parser("export", help="write train/validation/test files for other trainers")
@@ -180,7 +193,8 @@ def cmd_run(args) -> int:
     _, schema, _, _ = load_prepared(run)
     if schema.text_columns:
         fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
-    outcome = synthesize(run, SynthesisConfig(rows=args.rows, filter_mode=args.filter), args.seed, world.device)
+    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, guidance=args.guidance)
+    outcome = synthesize(run, synthesis, args.seed, world.device)
     report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))
     print(f"run directory: {run.path}")

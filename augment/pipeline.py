@@ -220,6 +220,7 @@ class SynthesisConfig:
     rows: int = 1000  # admitted synthetic rows wanted
     max_generated_factor: float = 4.0  # never generate more than this many times `rows`
     filter_mode: str = "rejection"
+    guidance: float | None = None  # how hard the text is pushed toward its rating (None: the text generator's default)
 
 
 def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
@@ -255,7 +256,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
             rate = admitted / generated if generated else 0.6
             size = min(bound - generated, max(16, int(np.ceil((config.rows - admitted) / max(rate, 0.1) * 1.15))))
             round_seed = seed * 1000 + round_no
-            sampler = sampler or RunSampler(run, with_text, device=device)  # loaded once, if a round is missing
+            sampler = sampler or RunSampler(run, with_text, device=device, guidance=config.guidance)  # loaded once
             rows = sampler.rows(size, round_seed)
             rows.index = [f"r{round_no}-{i}" for i in range(len(rows))]
             scored, _ = filter_rows(rows, train, holdout, schema, preprocessor, filter_config, round_seed)

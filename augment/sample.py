@@ -36,8 +36,6 @@ class RunSampler:
         self.gan = TabularGAN.load(tabular, device)
         self.with_text, self.text_model = with_text, None
         self.guidance = GenerationConfig.guidance if guidance is None else guidance
-        if self.guidance < 1:
-            raise UserError(f"--guidance {self.guidance}: must be at least 1 (1: no guidance)")
         self.chunk_rows = chunk_rows or (TEXT_CHUNK_ROWS if with_text else CHUNK_ROWS)
         if self.chunk_rows < 1:
             raise UserError(f"--chunk-rows {self.chunk_rows}: must be at least 1")
