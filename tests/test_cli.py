@@ -120,8 +120,9 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     assert "valid values: 1, 2, 3, 4, 5" in capsys.readouterr().err
     assert cli("sample", "--run", tmp_path / "nothing", "--rows", 5, "--out", rows_file) == 2
     assert "--stage tabular" in capsys.readouterr().err
-    assert cli("sample", "--run", out, "--rows", 5, "--with-text", "--guidance", 0.5, "--out", rows_file) == 2
-    assert "--guidance: 0.5: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse's own error: one line, status 2
+        cli("sample", "--run", out, "--rows", 5, "--with-text", "--guidance", 0.5, "--out", rows_file)
+    assert usage.value.code == 2 and "--guidance: 0.5: must be at least 1" in capsys.readouterr().err
 
 
 def test_run_without_text_columns(tmp_path, behavior_csv):
