@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from augment.schema import detect_schema
 from augment.text.gates import CopyIndex, joined_text, text_gates
-from augment.text.columns import ColumnControl, empty_rates, line_break_tokens
+from augment.text.columns import ColumnControl, empty_rates, token_masks
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import IGNORE, TextConfig, build_examples, collate, fit_text
 from augment.text.models import load_lm
@@ -139,29 +139,27 @@ def test_guidance_prefers_what_the_condition_makes_likelier():
 def test_column_control_keeps_drawn_columns_written(template, tokenizer):
     eos, space, newline = tokenizer.eos_token_id, *tokenizer(" \nReview")["input_ids"][:2]
     writes = np.array([[True, True], [False, False], [True, False]])
-    breaks = line_break_tokens(tokenizer)
+    breaks, blanks = token_masks(tokenizer)
     assert breaks[newline] and breaks[tokenizer(".\n\n")["input_ids"][-1]] and not breaks[space]
-    control = ColumnControl(template, tokenizer, writes, np.array([0, 1, 0]), breaks)
+    assert blanks[space] and blanks[newline] and not blanks[tokenizer(" I")["input_ids"][0]]
+    control = ColumnControl(template, tokenizer, writes, np.array([0, 1, 0]), breaks, blanks)
 
-    def banned(written):
-        control.advance([0, 1, 2], written)
+    def banned():
         logits = torch.zeros(3, len(tokenizer))
         control.restrict(logits, [0, 1, 2])
         return [{int(t) for t in torch.isinf(row).nonzero()} for row in logits]
 
-    every_break = {int(t) for t in breaks.nonzero()}
-    logits = torch.zeros(3, len(tokenizer))
-    control.restrict(logits, [0, 1, 2])  # at the start: titles must begin with text, row 1's review is last
-    assert [{int(t) for t in torch.isinf(row).nonzero()} for row in logits] == \
-        [{eos} | every_break, every_break, {eos} | every_break]
-    assert banned([[space], [], [space]])[0] == {eos} | every_break  # a space is not yet a title
-    assert banned([tokenizer(" Nice")["input_ids"]] * 3)[0] == {eos}  # no end of text before the review
+    every_break, every_blank = {int(t) for t in breaks.nonzero()}, {int(t) for t in blanks.nonzero()}
+    # at the start: titles must begin with a visible character; row 1's review (last column) is drawn empty
+    assert banned() == [{eos} | every_blank, every_break, {eos} | every_blank]
+    control.advance([0, 1, 2], [[space], [], [space]])
+    assert banned()[0] == {eos} | every_blank  # a space is not yet a title
+    control.advance([0, 1, 2], [tokenizer(" Nice")["input_ids"]] * 3)
+    assert banned()[0] == {eos}  # begun; no end of text before the review
     label = tokenizer(" Nice\nReview Text:")["input_ids"]
     assert control.advance([0, 1, 2], [label, [], label]) == [False, False, True]  # row 2's review: drawn empty
     assert control.column.tolist() == [1, 1, 1] and not control.begun[0]
-    logits = torch.zeros(3, len(tokenizer))
-    control.restrict(logits, [0, 1, 2])
-    assert {int(t) for t in torch.isinf(logits[0]).nonzero()} == {eos} | every_break
+    assert banned()[0] == {eos} | every_blank | every_break
 
 
 def test_copies_are_caught(clothing_sample):

@@ -40,22 +40,27 @@ class ColumnControl:
     """Decoding state of one batch: each row's current text column and whether it has text in it yet."""
 
     def __init__(self, template: PromptTemplate, tokenizer, writes: np.ndarray, first_column: np.ndarray,
-                 line_breaks: torch.Tensor):
+                 line_breaks: torch.Tensor, blanks: torch.Tensor):
         """`writes[row, column]`: the row writes that column; `first_column[row]`: where decoding starts;
-        `line_breaks`: the vocabulary's tokens that hold a line break (`line_break_tokens`)."""
-        self.tokenizer, self.writes, self.line_breaks = tokenizer, writes, line_breaks
+        `line_breaks`, `blanks`: the vocabulary's tokens that hold a line break, and those that are
+        only white space (`token_masks`)."""
+        self.tokenizer, self.writes, self.line_breaks, self.blanks = tokenizer, writes, line_breaks, blanks
         self.column, self.begun = first_column.copy(), np.zeros(len(writes), bool)
         self.labels = [f"\n{name}:" for name in template.text_columns]
         self.window = max(len(tokenizer(label, add_special_tokens=False)["input_ids"]) for label in self.labels) + 2
         self.eos = tokenizer.eos_token_id
 
     def restrict(self, logits: torch.Tensor, alive: list[int]) -> None:
-        """Forbid what would leave a column the row must write empty (a line break or the end of text
-        before its first visible character), the end of text before the last column, and line breaks
-        in the last column."""
+        """Forbid what would leave a column the row must write empty (a blank token, a line break or the
+        end of text before its first visible character), the end of text before the last column, and
+        line breaks in the last column. A blank start is forbidden too: after a lone " " (the start
+        of an empty column, the adapter's likeliest token after a skipped title) the text had to go
+        on without its space and began with a word's tail ("ortunately")."""
         last = len(self.labels) - 1
-        unbroken = [i for i, row in enumerate(alive) if self.column[row] == last or
-                    (self.writes[row, self.column[row]] and not self.begun[row])]
+        unbegun = [i for i, row in enumerate(alive) if self.writes[row, self.column[row]] and not self.begun[row]]
+        if unbegun:
+            logits[unbegun] = logits[unbegun].masked_fill(self.blanks, -torch.inf)
+        unbroken = [i for i, row in enumerate(alive) if self.column[row] == last]
         if unbroken:
             logits[unbroken] = logits[unbroken].masked_fill(self.line_breaks, -torch.inf)
         unended = [i for i, row in enumerate(alive) if self.column[row] < last or
@@ -79,10 +84,11 @@ class ColumnControl:
         return stop
 
 
-def line_break_tokens(tokenizer) -> torch.Tensor:
-    """A mask over the vocabulary: the tokens whose text holds a line break."""
-    texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return torch.tensor(["\n" in tokenizer.convert_tokens_to_string([t]) for t in texts])
+def token_masks(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks over the vocabulary: the tokens whose text holds a line break, and those that are only
+    white space (line breaks included)."""
+    texts = [tokenizer.convert_tokens_to_string([t]) for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))]
+    return torch.tensor(["\n" in text for text in texts]), torch.tensor([not text.strip() for text in texts])
 
 
 def skipped_first_column(template: PromptTemplate) -> str:

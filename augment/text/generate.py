@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from augment.errors import UserError
 from augment.runs import read_json
-from augment.text.columns import (ColumnControl, draw_written_columns, empty_rates, line_break_tokens,
+from augment.text.columns import (ColumnControl, draw_written_columns, empty_rates, token_masks,
                                   skipped_first_column)
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
@@ -254,14 +254,14 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
         if len(template.text_columns) > 1 else []
     exempt = sorted({token for ids in labels for token in ids})
     batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
-    line_breaks = line_break_tokens(tokenizer) if rates is not None else None
+    masks = [mask.to(device) for mask in token_masks(tokenizer)] if rates is not None else None
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
         generator = torch.Generator(device).manual_seed(seed * 100_003 + index)  # same rows and seed, same text
         encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
         twins = Twins.build(tokenizer, [prompts[i] for i in batch], [unconditional[i] for i in batch], device) \
             if guided else None
-        control = ColumnControl(template, tokenizer, writes[batch], first_column[batch], line_breaks.to(device)) \
+        control = ColumnControl(template, tokenizer, writes[batch], first_column[batch], *masks) \
             if rates is not None else None
         tokens = decode(text_model.model, encoded["input_ids"], encoded["attention_mask"], max_new,
                         tokenizer.eos_token_id, config, generator, exempt, control, twins)
