@@ -10,8 +10,8 @@ The rating is followed more closely with classifier-free guidance (Sanchez et al
 first tokens of each row are drawn from the model's log-probabilities given its prompt pushed away
 from those given the prompt without its rating line (rating consistency 0.18 -> 0.44 on 512 rows,
 see reports/text_benchmark.md); guiding only the first tokens (the title and the review's opening)
-kept the diversity of the text and cost 1.4x, where guiding every token halved both speed and the
-share of distinct word pairs for about the same consistency.
+kept the diversity of the text and cost 1.7x in the benchmark, where guiding every token halved
+the share of distinct word pairs for about the same consistency.
 The adapter is merged into the model, which then runs in bfloat16 by default (the benchmark shows
 it keeps float32's validation perplexity at about twice the speed). int8 dynamic quantization is
 faster still but triples this model's perplexity, so it is an option, not the default.
