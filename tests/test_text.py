@@ -83,6 +83,10 @@ def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, tem
         assert (written["Review Text"].notna() == review).all()
 
 
+def encoded_lists(tokenizer, texts):
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
 def test_twins_reuse_the_prompt_they_share(template, tokenizer, clothing_sample):
     """A twin's logits from the shared keys and values plus its own last tokens are those of its
     prompt run alone."""
@@ -92,7 +96,7 @@ def test_twins_reuse_the_prompt_they_share(template, tokenizer, clothing_sample)
     rows = [row for _, row in clothing_sample.iloc[40:43].iterrows()]
     prompts, bare = [template.prompt(r) for r in rows], [template.prompt(r, with_target=False) for r in rows]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    twins = Twins.build(tokenizer, prompts, bare, "cpu")
+    twins = Twins.build(tokenizer, encoded_lists(tokenizer, prompts), bare, "cpu")
     assert (twins.shared > 10).all()  # the line of fields is shared
     with torch.no_grad():
         _, logits, _, _ = _prefill(model, encoded["input_ids"], encoded["attention_mask"], twins)
@@ -110,7 +114,7 @@ def test_guidance_keeps_each_row_with_its_twin(template, tokenizer, clothing_sam
     model = load_lm()[0].eval()
     prompts = [template.prompt(row) for _, row in clothing_sample.iloc[40:44].iterrows()]
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    twins = Twins.build(tokenizer, prompts, prompts, "cpu")
+    twins = Twins.build(tokenizer, encoded_lists(tokenizer, prompts), prompts, "cpu")
     config = GenerationConfig(repetition_penalty=1.0, guidance=3.0, guidance_plausibility=1e-9)
 
     def run(guided, end):

@@ -99,9 +99,10 @@ class Twins:
     suffix_mask: torch.Tensor  # [rows, width]
 
     @classmethod
-    def build(cls, tokenizer, prompts: list[str], twins: list[str], device) -> Twins:
-        rows, shared, suffixes = tokenizer(prompts + twins, add_special_tokens=False)["input_ids"], [], []
-        for prompt, twin in zip(rows[: len(prompts)], rows[len(prompts) :]):
+    def build(cls, tokenizer, prompt_ids: list[list[int]], twins: list[str], device) -> Twins:
+        """`prompt_ids`: the rows' prompts, tokenized; `twins`: their twins' text."""
+        shared, suffixes = [], []
+        for prompt, twin in zip(prompt_ids, tokenizer(twins, add_special_tokens=False)["input_ids"]):
             common = 0
             while common < min(len(prompt), len(twin) - 1) and prompt[common] == twin[common]:
                 common += 1  # at least the twin's last token is its own: its logits come from there
@@ -123,7 +124,7 @@ def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, twins
     cache, logits, next_position = out.cache, out.logits[:, -1].float(), attention_mask.sum(-1)
     if twins is None:
         return cache, logits, attention_mask, next_position
-    rows, width = len(input_ids), twins.suffix_ids.shape[1]
+    rows = len(input_ids)
     cache.batch_select_indices(torch.arange(rows, device=input_ids.device).repeat(2))
     columns = torch.arange(attention_mask.shape[1], device=input_ids.device)
     start = attention_mask.shape[1] - next_position  # each row's left padding
@@ -235,18 +236,19 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     missing = [f for f in template.inputs if f not in rows.columns]
     if missing:
         raise UserError(f"rows lack the fields the text model was fit on: {', '.join(missing)}")
-    prompts = [template.prompt(row) for _, row in rows.iterrows()]
     # Which text columns each row leaves empty, drawn at the real rates; an empty first one goes in the prompt.
     columns, rates = template.text_columns, text_model.empty_rates
     writes = draw_written_columns(columns, rates, len(rows), seed)
     skipped = skipped_first_column(template)
-    prompts = [p if write else p + skipped for p, write in zip(prompts, writes[:, 0])]
     guided = config.guidance != 1.0 and config.guidance_tokens > 0 and template.target is not None
-    unconditional = [template.prompt(row, with_target=False) + ("" if write else skipped)
-                     for (_, row), write in zip(rows.iterrows(), writes[:, 0])] if guided else []
+    prompts, unconditional = [], []  # the latter: the prompts without their target, for guidance
+    for (_, row), write in zip(rows.iterrows(), writes[:, 0]):
+        prompts.append(template.prompt(row) + ("" if write else skipped))
+        if guided:
+            unconditional.append(template.prompt(row, with_target=False) + ("" if write else skipped))
     first_column = (~writes[:, 0]).astype(int) if len(columns) > 1 else np.zeros(len(rows), int)
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    order = np.argsort(lengths, kind="stable")
+    prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    order = np.argsort([len(ids) for ids in prompt_ids], kind="stable")
     completions = ["" if write else skipped for write in writes[:, 0]]
     todo = order[writes[order].any(axis=1)]  # rows with every column drawn empty: nothing to write
     max_new = config.max_new_tokens or text_model.max_new_tokens
@@ -257,9 +259,8 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     masks = [mask.to(device) for mask in token_masks(tokenizer)] if rates is not None else None
     for index, batch in enumerate(tqdm(batches, desc="writing text", unit="batch", disable=not progress)):
         generator = torch.Generator(device).manual_seed(seed * 100_003 + index)  # same rows and seed, same text
-        encoded = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
-        twins = Twins.build(tokenizer, [prompts[i] for i in batch], [unconditional[i] for i in batch], device) \
+        encoded = tokenizer.pad({"input_ids": [prompt_ids[i] for i in batch]}, return_tensors="pt").to(device)
+        twins = Twins.build(tokenizer, [prompt_ids[i] for i in batch], [unconditional[i] for i in batch], device) \
             if guided else None
         control = ColumnControl(template, tokenizer, writes[batch], first_column[batch], *masks) \
             if rates is not None else None
