@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
 from augment.pipeline import load_and_detect
-from augment.runs import package_versions, read_json, write_json, write_text
+from augment.runs import RunDir, package_versions, read_json, write_json, write_text
 from augment.schema import SchemaOverrides
-from augment.split import split_rows
+from augment.split import load_split, split_rows
 from augment.text.gates import RatingModel, joined_text
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import TextConfig, build_examples, fit_text, perplexity
@@ -44,7 +47,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="runs/bench-text", help="where adapters are written")
     parser.add_argument("--reuse-adapter", action="store_true", help="keep WORK/adapter-fit from an earlier run of "
-                        "this script with the same --fit-steps and --seed instead of fitting it again (20 minutes)")
+                        "this script with the same settings and --seed instead of fitting it again (20 minutes)")
+    parser.add_argument("--from-run", metavar="RUN", help="generate with the adapter a pipeline run on womens-clothing "
+                        "fitted (RUN/models/text/adapter, e.g. from --profile full) instead of fitting one here")
     args = parser.parse_args()
 
     _, schema, clean, _ = load_and_detect("womens-clothing", SchemaOverrides())
@@ -70,13 +75,17 @@ def main() -> None:
 
     adapter_config = TextConfig(steps=args.fit_steps, eval_every=50, eval_rows=64)
     fitted = work / "adapter-fit" / "fit.json"
-    if args.reuse_adapter and fitted.is_file() and read_json(fitted)["config"]["steps"] == args.fit_steps \
-            and read_json(fitted)["seed"] == args.seed:
+    same_fit = {"config": json.loads(json.dumps(asdict(adapter_config))), "seed": args.seed}
+    adapter = work / "adapter-fit" / "adapter"
+    steps = args.fit_steps
+    if args.from_run:
+        adapter, steps, fit, fit_seconds, source = run_adapter(RunDir(args.from_run), split)
+    elif args.reuse_adapter and fitted.is_file() and same_fit.items() <= read_json(fitted).items():
         saved = read_json(fitted)
         fit = SimpleNamespace(best_step=saved["best_step"], best_perplexity=saved["best_perplexity"])
-        fit_seconds, reused = saved.get("fit_seconds"), True
+        fit_seconds, source = saved.get("fit_seconds"), "an earlier run of this script, reused with --reuse-adapter"
     else:
-        reused = False
+        source = "this run"
         shutil.rmtree(work / "adapter-fit", ignore_errors=True)
         started = time.perf_counter()
         fit = fit_text(train, validation, template, work / "adapter-fit", adapter_config, args.seed)
@@ -90,7 +99,6 @@ def main() -> None:
     rows = real_rows.drop(columns=template.text_columns)
     examples = None
     generation, samples = {}, None
-    adapter = work / "adapter-fit" / "adapter"
     paths = (("plain: transformers generate, float32, batch 32", "float32", 32, 1.0, True),
              ("ours: early-exit decode, float32, batch 32", "float32", 32, 1.0, False),
              ("ours: early-exit decode, bfloat16, batch 64", "bfloat16", 64, 1.0, False),
@@ -127,8 +135,8 @@ def main() -> None:
         "command": "python bench/text_lm.py " + " ".join(sys.argv[1:]),
         "fitting": fitting,
         "fitting_speedup": speedup,
-        "adapter": {"steps": args.fit_steps, "fit_seconds": fit_seconds, "best_step": fit.best_step,
-                    "validation_perplexity": fit.best_perplexity, "reused_from_an_earlier_run": reused},
+        "adapter": {"steps": steps, "fit_seconds": fit_seconds, "best_step": fit.best_step,
+                    "validation_perplexity": fit.best_perplexity, "fitted_by": source},
         "rows": len(rows),
         "generation": generation,
         "real_validation_rating_consistency": round(real_consistency, 3),
@@ -141,6 +149,19 @@ def main() -> None:
     write_text(REPORTS / "text_benchmark.md", markdown(summary))
     write_text(REPORTS / "text_samples.md", sample_markdown(samples.head(20), template, summary["command"]))
     print(markdown(summary))
+
+
+def run_adapter(run: RunDir, split: dict) -> tuple[Path, int, SimpleNamespace, float, str]:
+    """A pipeline run's fitted adapter, its steps, its fit's facts and seconds, and where it came from; the run must have split
+    the data as this script does, or the validation rows generated for would be rows it learnt."""
+    stage = run.manifest().get("stages", {}).get("text")
+    if not stage or stage.get("status") != "done":
+        sys.exit(f"{run.path}: no fitted text model")
+    theirs = load_split(run)
+    if any(not np.array_equal(np.sort(theirs[name]), np.sort(split[name])) for name in ("train", "validation")):
+        sys.exit(f"{run.path}: its split differs from this script's (another dataset or --seed)")
+    fit = SimpleNamespace(best_step=stage["best_step"], best_perplexity=stage["validation_perplexity"])
+    return run.file("models/text/adapter"), stage["config"]["steps"], fit, stage["seconds"], f"the pipeline run {run.path} (`--from-run`)"
 
 
 def mean_completion_tokens(model: TextModel, rows: pd.DataFrame) -> float:
@@ -195,9 +216,7 @@ def markdown(summary: dict) -> str:
         "",
         f"Adapter for generation: {summary['adapter']['steps']} steps in {summary['adapter']['fit_seconds']} s, "
         f"best validation perplexity {summary['adapter']['validation_perplexity']} at step "
-        f"{summary['adapter']['best_step']}"
-        + (" (fitted by an earlier run of this script, reused with --reuse-adapter)."
-           if summary["adapter"]["reused_from_an_earlier_run"] else "."),
+        f"{summary['adapter']['best_step']}, fitted by {summary['adapter']['fitted_by']}.",
         "",
         "## Generation",
         "",

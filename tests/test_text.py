@@ -10,7 +10,7 @@ from augment.schema import detect_schema
 from augment.text.gates import CopyIndex, joined_text, text_gates
 from augment.text.columns import ColumnControl, empty_rates, token_masks
 from augment.text.generate import GenerationConfig, TextModel, generate_text
-from augment.text.lora import IGNORE, TextConfig, build_examples, collate, fit_text
+from augment.text.lora import IGNORE, TextConfig, build_examples, collate, dropped_rows, fit_text
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
 
@@ -58,6 +58,19 @@ def test_loss_only_on_completion_tokens(clothing_sample, template, tokenizer):
         assert learned[-1] == tokenizer.eos_token_id
 
 
+def test_condition_dropout_shows_some_rows_without_their_target(clothing_sample, template, tokenizer):
+    rows = clothing_sample.head(3)
+    full, dropped = (build_examples(tokenizer, template, rows, 400, with_target=w) for w in (True, False))
+    for a, b in zip(full, dropped):
+        assert "Rating:" in tokenizer.decode(a.input_ids[: a.prompt_length])
+        assert "Rating:" not in tokenizer.decode(b.input_ids[: b.prompt_length])
+        assert a.input_ids[a.prompt_length :] == b.input_ids[b.prompt_length :]  # the same completion
+    draws = np.concatenate([dropped_rows(8, 0.1, seed=0, step=s) for s in range(500)])
+    assert 0.08 < draws.mean() < 0.12
+    assert (dropped_rows(8, 0.1, 0, 7) == dropped_rows(8, 0.1, 0, 7)).all()  # a resumed fit drops the same rows
+    assert not dropped_rows(8, 0.0, 0, 7).any()
+
+
 def test_generation_is_seeded(adapter, clothing_sample, template):
     model = TextModel.load(adapter / "adapter")
     rows = clothing_sample.iloc[30:34].drop(columns=template.text_columns)
@@ -81,6 +94,24 @@ def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, tem
         written, _ = generate_text(model, rows, config, seed=0, progress=False)
         assert (written["Title"].notna() == title).all()
         assert (written["Review Text"].notna() == review).all()
+
+
+def test_texts_do_not_end_before_their_length_floor(adapter, clothing_sample, template):
+    model = TextModel.load(adapter / "adapter")
+    assert len(model.length_quantiles) == 101 and model.length_quantiles == sorted(model.length_quantiles)
+    model.empty_rates = {"Title": 1.0, "Review Text": 0.0}  # straight to the review, where the text may end
+    model.length_quantiles = [20] * 101  # every drawn length is 20 tokens
+    rows = clothing_sample.iloc[30:38].drop(columns=template.text_columns)
+    eager = torch.zeros(len(model.tokenizer))
+    eager[model.tokenizer.eos_token_id] = 30.0  # the model would end each text as soon as it may
+    model.model.lm_head.register_forward_hook(lambda module, inputs, output: output + eager.to(output.dtype))
+    lengths = {}
+    for share in (0.0, 1.0):
+        _, raw = generate_text(model, rows, GenerationConfig(max_new_tokens=24, batch_size=8, length_floor=share),
+                               seed=1, progress=False)
+        lengths[share] = [len(ids) for ids in model.tokenizer(raw, add_special_tokens=False)["input_ids"]]
+    assert min(lengths[1.0]) >= 19  # within a token: decoding and encoding again may merge two
+    assert max(lengths[0.0]) < 19
 
 
 def encoded_lists(tokenizer, texts):

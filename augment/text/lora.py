@@ -6,7 +6,9 @@ of them), so a step costs what its real tokens cost; the forward pass runs under
 where a completion token is predicted. Validation perplexity on completion tokens is
 measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
 RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
-result as an uninterrupted one: the whole batch plan is fixed by the seed up front.
+result as an uninterrupted one: the whole batch plan is fixed by the seed up front. A tenth of the
+rows are shown without their target line (condition dropout), for guided generation's
+unconditional twin.
 
 Under torchrun every process takes its share of each planned batch and DistributedDataParallel
 averages the gradients, so the adapter stays the same on all ranks; rank 0 evaluates, saves and
@@ -58,6 +60,7 @@ class TextConfig:
     bucketed: bool = True  # False pads every row to max_tokens (the baseline the benchmark compares)
     balance_target: bool = True  # draw rows so each target level is equally likely (see `target_weights`)
     mixed_precision: bool = True  # bfloat16 autocast for the forward pass; LoRA weights stay float32
+    condition_dropout: float = 0.1  # share of rows shown without their target line (see `dropped_rows`)
 
     def resume_key(self) -> str:
         """What a checkpoint must share with this config to be continued (more steps are fine)."""
@@ -82,8 +85,10 @@ class FitResult:
     completion_tokens_per_second: float = 0.0
 
 
-def build_examples(tokenizer, template: PromptTemplate, df: pd.DataFrame, max_tokens: int) -> list[Example]:
-    prompts = tokenizer([template.prompt(row) for _, row in df.iterrows()], add_special_tokens=False)["input_ids"]
+def build_examples(tokenizer, template: PromptTemplate, df: pd.DataFrame, max_tokens: int,
+                   with_target: bool = True) -> list[Example]:
+    prompts = tokenizer([template.prompt(row, with_target) for _, row in df.iterrows()],
+                        add_special_tokens=False)["input_ids"]
     completions = tokenizer([template.completion(row) for _, row in df.iterrows()],
                             add_special_tokens=False)["input_ids"]
     examples = []
@@ -125,6 +130,14 @@ def batch_plan(lengths: list[int], batch_size: int, steps: int, bucketed: bool, 
             batches += [chunk[i : i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
         plan += [batches[i] for i in rng.permutation(len(batches))]
     return plan[:steps]
+
+
+def dropped_rows(batch_size: int, share: float, seed: int, step: int) -> np.ndarray:
+    """Which rows of a step's batch are shown without their target line: condition dropout, as in
+    classifier-free guidance (Ho & Salimans, 2022), so the unconditional twin that guided generation
+    pushes away from is a prompt the adapter was fit on rather than one it never saw. Drawn from
+    the seed and the step alone, so a resumed fit drops the same rows."""
+    return np.random.default_rng([seed, step]).random(batch_size) < share
 
 
 def collate(examples: list[Example], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
@@ -218,6 +231,8 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
 
         trainer = DistributedDataParallel(model)
     examples = build_examples(tokenizer, template, train, config.max_tokens)
+    unconditional = build_examples(tokenizer, template, train, config.max_tokens, with_target=False) \
+        if config.condition_dropout > 0 and template.target else examples
     val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
         if validation is not None and len(validation) else []
     weights = target_weights(train[template.target]) if config.balance_target and template.target else None
@@ -235,9 +250,10 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
                disable=not progress or not world.is_main,
                initial=start_step, total=config.steps)
     for step in bar:
-        share = plan[step][world.rank :: world.size]
-        batch = {k: v.to(world.device) for k, v in collate([examples[i] for i in share], tokenizer.pad_token_id,
-                                                            pad_to).items()}
+        dropped = dropped_rows(len(plan[step]), config.condition_dropout, seed, step)
+        share = [(unconditional if drop else examples)[i]
+                 for i, drop in list(zip(plan[step], dropped))[world.rank :: world.size]]
+        batch = {k: v.to(world.device) for k, v in collate(share, tokenizer.pad_token_id, pad_to).items()}
         with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
             loss_sum, n = completion_loss(trainer, batch)
         optimizer.zero_grad(set_to_none=True)
