@@ -174,7 +174,9 @@ def test_guidance_prefers_what_the_condition_makes_likelier():
 def test_column_control_keeps_drawn_columns_written(template, tokenizer):
     eos, space, newline = tokenizer.eos_token_id, *tokenizer(" \nReview")["input_ids"][:2]
     writes = np.array([[True, True], [False, False], [True, False]])
-    breaks, blanks = token_masks(tokenizer)
+    breaks, blanks, sentence_ends, glued = token_masks(tokenizer)
+    assert sentence_ends[tokenizer("!!!")["input_ids"][-1]] and not sentence_ends[tokenizer(" I")["input_ids"][0]]
+    assert glued[tokenizer("!!!ortunately")["input_ids"][-1]] and not glued[tokenizer(" I")["input_ids"][0]]
     assert breaks[newline] and breaks[tokenizer(".\n\n")["input_ids"][-1]] and not breaks[space]
     assert blanks[space] and blanks[newline] and not blanks[tokenizer(" I")["input_ids"][0]]
     control = ColumnControl(template, tokenizer, writes, np.array([0, 1, 0]), breaks, blanks)

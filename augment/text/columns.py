@@ -14,6 +14,8 @@ line break was lost when the completion was read back.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import torch
@@ -84,11 +86,20 @@ class ColumnControl:
         return stop
 
 
-def token_masks(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masks over the vocabulary: the tokens whose text holds a line break, and those that are only
-    white space (line breaks included)."""
+class TokenMasks(NamedTuple):
+    """Masks over the vocabulary."""
+
+    line_breaks: torch.Tensor  # the token's text holds a line break
+    blanks: torch.Tensor  # only white space (line breaks included)
+    sentence_ends: torch.Tensor  # ends a sentence (., ! or ?)
+    glued: torch.Tensor  # starts with a letter: the tail of a word, not a new one
+
+
+def token_masks(tokenizer) -> TokenMasks:
     texts = [tokenizer.convert_tokens_to_string([t]) for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))]
-    return torch.tensor(["\n" in text for text in texts]), torch.tensor([not text.strip() for text in texts])
+    return TokenMasks(torch.tensor(["\n" in text for text in texts]), torch.tensor([not text.strip() for text in texts]),
+                      torch.tensor([text.rstrip().endswith((".", "!", "?")) for text in texts]),
+                      torch.tensor([text[:1].isalpha() for text in texts]))
 
 
 def skipped_first_column(template: PromptTemplate) -> str:
