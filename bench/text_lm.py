@@ -230,7 +230,7 @@ def markdown(summary: dict) -> str:
         "",
         f"{summary['rows']} rows, their fields from real validation rows. Rows / minute at the real length: "
         f"completion tokens per second over the real mean of {text['mean_completion_tokens']} tokens per row "
-        "(the generated texts are shorter than the real ones). Rating consistency: Spearman correlation between "
+        "(compare the mean words with the real text's). Rating consistency: Spearman correlation between "
         "the rating a TF-IDF+ridge model (fit on real train text) reads from the text and the rating the row was "
         "conditioned on; higher is better. Distinct word pairs: distinct word bigrams over all bigrams.",
     ]
