@@ -152,8 +152,9 @@ def main() -> None:
 
 
 def run_adapter(run: RunDir, split: dict) -> tuple[Path, int, SimpleNamespace, float, str]:
-    """A pipeline run's fitted adapter, its steps, its fit's facts and seconds, and where it came from; the run must have split
-    the data as this script does, or the validation rows generated for would be rows it learnt."""
+    """A pipeline run's fitted adapter, its steps, its fit's facts and seconds, and where it came from.
+    The run must have split the data as this script does, or the validation rows generated for
+    would be rows it learnt."""
     stage = run.manifest().get("stages", {}).get("text")
     if not stage or stage.get("status") != "done":
         sys.exit(f"{run.path}: no fitted text model")
@@ -161,7 +162,8 @@ def run_adapter(run: RunDir, split: dict) -> tuple[Path, int, SimpleNamespace, f
     if any(not np.array_equal(np.sort(theirs[name]), np.sort(split[name])) for name in ("train", "validation")):
         sys.exit(f"{run.path}: its split differs from this script's (another dataset or --seed)")
     fit = SimpleNamespace(best_step=stage["best_step"], best_perplexity=stage["validation_perplexity"])
-    return run.file("models/text/adapter"), stage["config"]["steps"], fit, stage["seconds"], f"the pipeline run {run.path} (`--from-run`)"
+    return (run.file("models/text/adapter"), stage["config"]["steps"], fit, stage["seconds"],
+            f"the pipeline run {run.path} (`--from-run`)")
 
 
 def mean_completion_tokens(model: TextModel, rows: pd.DataFrame) -> float:

@@ -96,10 +96,14 @@ class TokenMasks(NamedTuple):
 
 
 def token_masks(tokenizer) -> TokenMasks:
-    texts = [tokenizer.convert_tokens_to_string([t]) for t in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))]
-    return TokenMasks(torch.tensor(["\n" in text for text in texts]), torch.tensor([not text.strip() for text in texts]),
-                      torch.tensor([text.rstrip().endswith((".", "!", "?")) for text in texts]),
-                      torch.tensor([text[:1].isalpha() for text in texts]))
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    texts = [tokenizer.convert_tokens_to_string([t]) for t in tokens]
+
+    def mask(test) -> torch.Tensor:
+        return torch.tensor([test(text) for text in texts])
+
+    return TokenMasks(mask(lambda t: "\n" in t), mask(lambda t: not t.strip()),
+                      mask(lambda t: t.rstrip().endswith((".", "!", "?"))), mask(lambda t: t[:1].isalpha()))
 
 
 def skipped_first_column(template: PromptTemplate) -> str:

@@ -11,8 +11,8 @@ first tokens of each row are drawn from the model's log-probabilities given its 
 from those given the prompt without its rating line (rating consistency 0.50 -> 0.62 on 512 rows
 with the full profile's adapter, see reports/text_benchmark.md); guiding only the first tokens
 (the title and the review's opening) kept the diversity of the text, where guiding every token
-halved the share of distinct word pairs for about the same consistency. A row may not end before a length drawn from the real ones
-(`length_floors`), so the texts are as long as real ones.
+halved the share of distinct word pairs for about the same consistency. A row may not end before
+a length drawn from the real ones (`length_floors`), so the texts are as long as real ones.
 The adapter is merged into the model, which then runs in bfloat16 by default (the benchmark shows
 it keeps float32's validation perplexity at about twice the speed). int8 dynamic quantization is
 faster still but triples this model's perplexity, so it is an option, not the default.
