@@ -35,6 +35,7 @@ bench: install
 	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py
 	$(PY) bench/scale.py
+	$(PY) bench/finetune_speed.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -9,7 +9,7 @@ from augment.cli import run_cli
 from train import experiment
 from train.__main__ import main
 from train.experiment import Data, ExperimentConfig, run_experiment, summarize
-from train.learners import FineTuneConfig, make_learner
+from train.learners import FineTuneConfig, length_grouped_batches, make_learner
 from train.stats import mean_ci, paired_comparison, recovered_fraction
 from tests.conftest import make_review_table
 
@@ -85,6 +85,33 @@ def test_each_learner_option_runs(name, options):
                 data.validation["y"].to_numpy()), train["aux"].to_numpy() if aux else None)
     predicted = learner.predict(data.test["text"].head(20).tolist())
     assert predicted.shape == (20,) and np.isfinite(predicted).all()
+
+
+def test_length_grouped_batches_cover_each_row_once_and_pad_less():
+    lengths = np.random.default_rng(1).integers(5, 128, size=1000)
+    batches = length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert max(len(b) for b in batches) == 16
+
+    def padded(batches):
+        return sum(lengths[b].max() * len(b) for b in batches) / lengths.sum()
+
+    random_order = np.random.default_rng(0).permutation(1000)
+    assert padded(batches) < 1.1 < 1.3 < padded([random_order[i : i + 16] for i in range(0, 1000, 16)])
+    again = length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert all((a == b).all() for a, b in zip(batches, again))
+    assert len({tuple(b[:3]) for b in batches[:5]}) == 5 and batches[0][0] != 0  # shuffled, not sorted
+
+
+def test_finetuned_predictions_come_back_in_the_given_order():
+    data = review_data(700)
+    learner = make_learner("finetune", 0, FineTuneConfig(epochs=1, batch_size=16, max_tokens=48))
+    train = data.train.head(32)
+    learner.fit(train["text"].tolist(), train["y"].to_numpy(), (data.validation["text"].head(16).tolist(),
+                data.validation["y"].head(16).to_numpy()))
+    texts = data.test["text"].head(12).tolist()
+    one_by_one = [learner.predict([t])[0] for t in texts]
+    np.testing.assert_allclose(learner.predict(texts), one_by_one, atol=1e-4)
 
 
 def test_cli_writes_results(tmp_path):
