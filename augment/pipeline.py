@@ -230,11 +230,12 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
     """
     from augment.filter import FilterConfig, filter_rows
-    from augment.sample import RunSampler
+    from augment.sample import RunSampler, generation_config
 
     stages = run.manifest()["stages"]
     upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
-    inputs = value_hash({"upstream": upstream, "config": asdict(config), "seed": seed})
+    inputs = value_hash({"upstream": upstream, "config": asdict(config), "seed": seed,
+                         "generation": asdict(generation_config(guidance=config.guidance))})
     if run.stage_is_current("synthesize", inputs):
         tqdm.write("synthesize: up to date")
         return stages["synthesize"]

@@ -7,6 +7,7 @@ and streams them to a file through part files; both give the same rows for the s
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,12 @@ TEXT_CHUNK_ROWS = 500  # with text: a part file every couple of minutes on 2 CPU
 MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
 
 
+def generation_config(precision: str = "bfloat16", guidance: float | None = None) -> GenerationConfig:
+    """How a run's sampler writes text (guidance None: the generator's default). Part of the resume
+    keys of sampled and synthesized rows, so rows written with other settings are never reused."""
+    return GenerationConfig(precision=precision, **({} if guidance is None else {"guidance": guidance}))
+
+
 class RunSampler:
     """A run's fitted generators, loaded once, writing chunks of rows."""
 
@@ -35,7 +42,7 @@ class RunSampler:
                               f"{run.path} --stage tabular`").parent
         self.gan = TabularGAN.load(tabular, device)
         self.with_text, self.text_model = with_text, None
-        self.guidance = GenerationConfig.guidance if guidance is None else guidance
+        self.generation = generation_config(precision, guidance)
         self.chunk_rows = chunk_rows or (TEXT_CHUNK_ROWS if with_text else CHUNK_ROWS)
         if self.chunk_rows < 1:
             raise UserError(f"--chunk-rows {self.chunk_rows}: must be at least 1")
@@ -64,13 +71,13 @@ class RunSampler:
             return rows
         from augment.text.generate import generate_text
 
-        config = GenerationConfig(precision=self.text_model.precision, guidance=self.guidance)
-        rows, _ = generate_text(self.text_model, rows, config, seed, progress)
+        rows, _ = generate_text(self.text_model, rows, self.generation, seed, progress)
         copied = self._exact_copies(rows)
         for attempt in range(1, MAX_COPY_RETRIES + 1):  # rewrite copies with fresh draws
             if not copied.any():
                 break
-            rewritten, _ = generate_text(self.text_model, rows[copied], config, seed + attempt, progress=False)
+            rewritten, _ = generate_text(self.text_model, rows[copied], self.generation, seed + attempt,
+                                         progress=False)
             rows.loc[copied] = rewritten
             copied = self._exact_copies(rows)
         return rows[~copied].reset_index(drop=True)
@@ -112,7 +119,7 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     sizes = sampler.chunk_sizes(n)
     key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
                       "balance": balance, "with_text": with_text, "precision": precision,
-                      "chunk_rows": sampler.chunk_rows, "guidance": sampler.guidance if with_text else None})
+                      "chunk_rows": sampler.chunk_rows, "generation": asdict(sampler.generation) if with_text else None})
     bar = tqdm(total=len(world.chunks(len(sizes))), desc=f"sampling, rank {world.rank}", unit="chunk")
 
     def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:
