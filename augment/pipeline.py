@@ -223,6 +223,16 @@ class SynthesisConfig:
     guidance: float | None = None  # how hard the text is pushed toward its rating (None: the text generator's default)
 
 
+def synthesis_inputs(run: RunDir, config: SynthesisConfig, seed: int) -> str:
+    """What the synthesized rows depend on: the fitted stages, the settings (text generation's too), the seed."""
+    from augment.sample import generation_config
+
+    stages = run.manifest()["stages"]
+    upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
+    return value_hash({"upstream": upstream, "config": asdict(config), "seed": seed,
+                       "generation": asdict(generation_config(guidance=config.guidance))})
+
+
 def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
     """Rounds of GAN rows -> text -> filter until `rows` are admitted; each round saved and resumable.
 
@@ -230,12 +240,10 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
     """
     from augment.filter import FilterConfig, filter_rows
-    from augment.sample import RunSampler, generation_config
+    from augment.sample import RunSampler
 
     stages = run.manifest()["stages"]
-    upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
-    inputs = value_hash({"upstream": upstream, "config": asdict(config), "seed": seed,
-                         "generation": asdict(generation_config(guidance=config.guidance))})
+    inputs = synthesis_inputs(run, config, seed)
     if run.stage_is_current("synthesize", inputs):
         tqdm.write("synthesize: up to date")
         return stages["synthesize"]

@@ -8,7 +8,7 @@ embedding only, and each tabular field alone (the other fields held at one const
 every row, so they carry no signal). Reported: the out-of-fold ROC AUC of each (0.5: the group
 cannot tell synthetic from real; 1: it always can) and the mean P(real) of the synthetic rows.
 
-    python bench/discriminator_features.py [--run runs/full]
+    python bench/discriminator_features.py [--runs runs/full runs/full2]
 """
 
 from __future__ import annotations
@@ -39,43 +39,52 @@ def separability(real: np.ndarray, synthetic: np.ndarray, seed: int) -> dict:
     return {"auc": round(float(auc), 3), "synthetic_mean_p_real": round(float(synthetic_score.mean()), 3)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="runs/full", help="a run whose synthesize stage has finished")
-    parser.add_argument("--rows", type=int, default=4000, help="synthetic rows used (the first ones)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    run = RunDir(args.run)
+def run_separability(path: str, rows: int, seed: int) -> dict:
+    run = RunDir(path)
     _, schema, split, clean = load_prepared(run)
     preprocessor = load_preprocessor(run)
     train = clean.loc[split["train"]]
-    real = train.sample(FilterConfig().real_rows, random_state=args.seed)
-    synthetic = read_table(run.require("synthetic_all.parquet", hint="run the job first")).head(args.rows)
+    real = train.sample(FilterConfig().real_rows, random_state=seed)
+    synthetic = read_table(run.require("synthetic_all.parquet", hint="run the job first")).head(rows)
     synthetic = synthetic.reset_index(drop=True)
-
     tabular = Featurizer(schema, preprocessor, train, text="none")
     every = Featurizer(schema, preprocessor, train, text="embeddings")
     real_all, synthetic_all = every(real), every(synthetic)
     width = tabular(real.head(1)).shape[1]
     groups = {"all (the filter's features)": slice(None), "tabular fields": slice(0, width),
               "text statistics": slice(width, width + 3), "text embedding (MiniLM)": slice(width + 3, None)}
-    results = {name: separability(real_all[:, cut], synthetic_all[:, cut], args.seed) for name, cut in groups.items()}
+    results = {name: separability(real_all[:, cut], synthetic_all[:, cut], seed) for name, cut in groups.items()}
     fields = [c.name for c in schema.columns if c.role != "text"]
     for field in fields:
         constant = {c: real[c].iloc[0] for c in fields if c != field}  # every other field carries no signal
         results[f"field: {field}"] = separability(tabular(real.assign(**constant)),
-                                                  tabular(synthetic.assign(**constant)), args.seed)
-        print(field, results[f"field: {field}"])
+                                                  tabular(synthetic.assign(**constant)), seed)
+    print(path, results, flush=True)
+    return {"real_rows": len(real), "synthetic_rows": len(synthetic), "results": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", default=["runs/full"], help="runs whose synthesize stage has finished")
+    parser.add_argument("--rows", type=int, default=4000, help="synthetic rows used (each run's first ones)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    runs = {path: run_separability(path, args.rows, args.seed) for path in args.runs}
     command = "python bench/discriminator_features.py " + " ".join(sys.argv[1:])
-    write_json(REPORTS / "discriminator_features.json", {"command": command, "real_rows": len(real),
-                                                         "synthetic_rows": len(synthetic), "results": results,
+    write_json(REPORTS / "discriminator_features.json", {"command": command, "runs": runs,
                                                          "versions": package_versions()})
+    first = next(iter(runs.values()))
     lines = ["# What tells synthetic rows from real ones? (the filter's discriminator, by feature group)", "",
-             f"Command: `{command}`. {len(real)} real train rows vs the run's first {len(synthetic)} generated "
-             "rows (before any filter); 5-fold cross-fitted logistic regression, out-of-fold scores.", "",
-             "| features | ROC AUC (0.5: indistinguishable) | mean P(real) of synthetic rows |",
-             "| --- | ---: | ---: |"]
-    lines += [f"| {name} | {r['auc']:.3f} | {r['synthetic_mean_p_real']:.3f} |" for name, r in results.items()]
+             f"Command: `{command}`. {first['real_rows']} real train rows vs each run's first "
+             f"{first['synthetic_rows']} generated rows (before any filter); 5-fold cross-fitted logistic "
+             "regression, out-of-fold scores. ROC AUC: 0.5, the features cannot tell synthetic from real rows; "
+             "1, they always can. P(real): the mean out-of-fold P(real) of the synthetic rows.", "",
+             "| features | " + " | ".join(f"{path}: AUC | {path}: P(real)" for path in runs) + " |",
+             "| --- |" + " ---: | ---: |" * len(runs)]
+    for name in first["results"]:
+        cells = [f"{r['results'][name]['auc']:.3f} | {r['results'][name]['synthetic_mean_p_real']:.3f}"
+                 for r in runs.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     write_text(REPORTS / "discriminator_features.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

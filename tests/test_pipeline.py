@@ -9,9 +9,12 @@ import time
 import pandas as pd
 from pandas.util import hash_pandas_object
 
+from augment import sample
 from augment.data import read_table
+from augment.pipeline import SynthesisConfig, synthesis_inputs
 from augment.runs import RunDir
 from augment.split import load_split
+from augment.text.generate import GenerationConfig
 
 RUN_ARGS = ["--epochs", "2", "--text-steps", "3", "--rows", "30", "--seed", "1", "--role", "review=text", "--filter", "none"]
 
@@ -21,7 +24,7 @@ def run_job(csv, out, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv):
+def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv, monkeypatch):
     straight = tmp_path / "straight"
     result = run_job(review_csv, straight)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -70,3 +73,9 @@ def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv):
     assert again.returncode == 0
     assert "synthesize: up to date" in again.stdout + again.stderr
     assert RunDir(straight).manifest()["stages"] == before
+
+    # Rows written with other text generation settings are not reused.
+    config = SynthesisConfig(rows=30, filter_mode="none")
+    assert RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
+    monkeypatch.setattr(sample, "generation_config", lambda **_: GenerationConfig(repetition_penalty=1.3))
+    assert not RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
