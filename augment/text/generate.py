@@ -47,7 +47,7 @@ LENGTH_QUANTILE = 0.98  # completion-length limit: this quantile of the train co
 class GenerationConfig:
     temperature: float = 0.8
     top_p: float = 0.92
-    repetition_penalty: float = 1.05  # 1.15 made texts that rarely reuse a word (see `_sample`)
+    repetition_penalty: float = 1.05  # 1.15 made texts that rarely reuse a word (module docstring)
     top_k: int = 100  # the nucleus is taken among this many most likely tokens
     batch_size: int = 64
     max_new_tokens: int | None = None  # None: from the fitted adapter's real length distribution
