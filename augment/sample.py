@@ -118,9 +118,8 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     sampler = RunSampler(run, with_text, precision, world.device, chunk_rows, guidance)
     sizes = sampler.chunk_sizes(n)
     key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
-                      "balance": balance, "with_text": with_text, "precision": precision,
-                      "chunk_rows": sampler.chunk_rows,
-                      "generation": asdict(sampler.generation) if with_text else None})
+                      "balance": balance, "with_text": with_text, "chunk_rows": sampler.chunk_rows,
+                      "generation": asdict(sampler.generation) if with_text else None})  # holds the precision
     bar = tqdm(total=len(world.chunks(len(sizes))), desc=f"sampling, rank {world.rank}", unit="chunk")
 
     def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:
