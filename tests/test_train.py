@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from augment.cli import run_cli
+from augment.errors import UserError
 from train import experiment
 from train.__main__ import main
 from train.experiment import Data, ExperimentConfig, run_experiment, summarize
@@ -41,6 +42,15 @@ def test_gain_must_beat_the_controls():
     assert summarize(without_controls)[0]["verdict"] == "gain over real only (the controls were not run)"
 
 
+def test_each_augmenting_arm_gets_its_verdict():
+    real, better = [1.0, 1.02, 0.98, 1.01, 0.99], [0.9, 0.93, 0.88, 0.91, 0.9]
+    results = constructed(real, better, [0.95] * 5, [0.97] * 5)
+    first = results.query("arm == 'augmented'").assign(arm="synthetic first", rmse=real)
+    entry = summarize(pd.concat([results, first]))[0]
+    assert entry["verdict"] == entry["arms"]["augmented"]["verdict"] == "gain"
+    assert entry["arms"]["synthetic first"]["verdict"] == "no significant gain"
+
+
 def review_data(rows=600):
     table = make_review_table(rows=rows).dropna(subset=["review"])
     learning = pd.DataFrame({"text": table["review"], "y": table["rating"].astype(float),
@@ -53,9 +63,12 @@ def test_synthetic_rows_never_in_validation_or_test(monkeypatch):
     seen = []
 
     class Spy:
-        def fit(self, texts, y, validation, aux=None):
+        def fit(self, texts, y, validation, aux=None, first_pass=None):
             seen.append(("fit", texts))
             seen.append(("validation", validation[0]))
+            if first_pass is not None:
+                seen.append(("first pass", [t for t, first in zip(texts, first_pass) if first]))
+                seen.append(("later passes", [t for t, first in zip(texts, first_pass) if not first]))
             return self
 
         def predict(self, texts):
@@ -63,11 +76,17 @@ def test_synthetic_rows_never_in_validation_or_test(monkeypatch):
             return np.full(len(texts), 3.0)
 
     monkeypatch.setattr(experiment, "make_learner", lambda *args: Spy())
-    results = run_experiment(review_data(), ExperimentConfig(sizes=[40], ratios=[1, 2], seeds=2), progress=False)
-    assert set(results["arm"]) == {"real", "augmented", "synthetic", "more real", "repeated", "eda"}
-    assert not any("synthmarker" in t for kind, texts in seen if kind != "fit" for t in texts)
+    config = ExperimentConfig(sizes=[40], ratios=[1, 2], seeds=2, learner="finetune",
+                              arms=list(experiment.ARMS[1:]))
+    results = run_experiment(review_data(), config, progress=False)
+    assert set(results["arm"]) == set(experiment.ARMS)
+    assert not any("synthmarker" in t for kind, texts in seen if kind in ("validation", "test") for t in texts)
     marked = [any("synthmarker" in t for t in texts) for kind, texts in seen if kind == "fit"]
-    assert sum(marked) == 2 * 2 * 2  # augmented and synthetic arms, 2 ratios, 2 seeds
+    assert sum(marked) == 3 * 2 * 2  # augmented, synthetic first and synthetic arms, 2 ratios, 2 seeds
+    first, later = [texts for kind, texts in seen if kind == "first pass"], \
+        [texts for kind, texts in seen if kind == "later passes"]
+    assert len(first) == 4 and all(t.endswith("synthmarker") for texts in first for t in texts)
+    assert all(len(texts) == 40 and not any("synthmarker" in t for t in texts) for texts in later)
     sizes = results.set_index(["arm", "ratio", "seed"])["train_rows"]
     assert sizes[("augmented", 2, 0)] == sizes[("repeated", 2, 0)] == sizes[("eda", 2, 0)] == 120
 
@@ -85,6 +104,30 @@ def test_each_learner_option_runs(name, options):
                 data.validation["y"].to_numpy()), train["aux"].to_numpy() if aux else None)
     predicted = learner.predict(data.test["text"].head(20).tolist())
     assert predicted.shape == (20,) and np.isfinite(predicted).all()
+
+
+def test_two_stage_fine_tuning_starts_with_the_first_pass_rows(monkeypatch):
+    data = review_data(700)
+    learner = make_learner("finetune", 0, FineTuneConfig(epochs=2, batch_size=8, max_tokens=24))
+    encoded = []
+    original = learner._encode
+    monkeypatch.setattr(learner, "_encode", lambda texts: encoded.append((learner.model.training, list(texts)))
+                        or original(texts))
+    train = pd.concat([data.train.head(16), data.synthetic.head(24)])
+    learner.fit(train["text"].tolist(), train["y"].to_numpy(), (data.validation["text"].head(8).tolist(),
+                data.validation["y"].head(8).to_numpy()), first_pass=np.arange(40) >= 16)
+    stages = [all("synthmarker" in t for t in batch) for training, batch in encoded if training]
+    assert stages == [True] * 3 + [False] * 4  # 24 synthetic rows, then 2 epochs of 16 real rows
+    assert learner.predict(data.test["text"].head(4).tolist()).shape == (4,)
+
+
+def test_bad_experiment_settings_are_user_errors():
+    data = review_data()
+    with pytest.raises(UserError, match="only 180 rows"):
+        run_experiment(data, ExperimentConfig(sizes=[200], ratios=[1], seeds=1), progress=False)
+    with pytest.raises(UserError, match="only --learner finetune"):
+        run_experiment(data, ExperimentConfig(sizes=[40], ratios=[1], seeds=1, arms=["synthetic first"]),
+                       progress=False)
 
 
 def test_length_grouped_batches_cover_each_row_once_and_pad_less():

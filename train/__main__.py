@@ -33,7 +33,8 @@ def build_parser() -> Parser:
     parser.add_argument("--arms", nargs="+", default=["augmented", "synthetic", "more real", "repeated", "eda"],
                         metavar="ARM", help="arms besides real-only (default: all of augmented, synthetic, 'more "
                         "real', repeated, eda); without repeated and eda a gain is reported as not checked against "
-                        "the controls")
+                        "the controls. 'synthetic first' (with --learner finetune): the augmented rows in two "
+                        "stages, one pass over the synthetic rows, then the epochs over the real ones")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")

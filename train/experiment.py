@@ -3,7 +3,9 @@
 For each real-data size, seed and synthetic:real ratio, one learner is fit on each arm:
 
 - real: `size` real train rows (the baseline);
-- augmented: the same real rows + ratio x size synthetic rows;
+- augmented: the same real rows + ratio x size synthetic rows, shuffled together;
+- synthetic first (fine-tuned learner only, on request): the same rows in two stages, one pass over
+  the synthetic rows and then the epochs over the real rows, so the model ends on real text;
 - synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
 - more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
 - repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
@@ -32,7 +34,9 @@ from train.fitlog import FitLog, data_fingerprint
 from train.learners import FineTuneConfig, make_learner, rmse
 from train.stats import mean_ci, paired_comparison, recovered_fraction
 
-ARMS = ("real", "augmented", "synthetic", "more real", "repeated", "eda")
+ARMS = ("real", "augmented", "synthetic first", "synthetic", "more real", "repeated", "eda")
+AUGMENTING = ("augmented", "synthetic first")  # the arms that add synthetic rows to the real ones
+DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
 
 
 @dataclass
@@ -42,7 +46,7 @@ class ExperimentConfig:
     seeds: int = 5
     first_seed: int = 0  # the seeds are first_seed, first_seed + 1, ...
     learner: str = "tfidf"
-    arms: list[str] = field(default_factory=lambda: list(ARMS[1:]))  # besides "real", which always runs
+    arms: list[str] = field(default_factory=lambda: list(DEFAULT_ARMS))  # besides "real", which always runs
     finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     aux_target: str | None = None  # binary column for multi-task fine-tuning
     validation_rows: int = 1000
@@ -74,12 +78,15 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     settings = {k: v for k, v in to_dict(config).items() if k not in ("sizes", "ratios", "seeds", "first_seed", "arms")}
     evaluation = data_fingerprint(validation, test)
 
-    def fit(table: pd.DataFrame, seed: int) -> dict:
-        key = value_hash({"settings": settings, "train": data_fingerprint(table), "evaluation": evaluation,
-                          "seed": seed, "processes": world.size})
+    def fit(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> dict:
+        key = {"settings": settings, "train": data_fingerprint(table), "evaluation": evaluation, "seed": seed,
+               "processes": world.size}
+        if first_pass is not None:  # the same rows in two stages: another fit
+            key["first_pass"] = np.flatnonzero(first_pass).tolist()
+        key = value_hash(key)
         scores = log.get(key)
         if scores is None:
-            scores = _fit_and_score(table, validation, test, config, seed, world)
+            scores = _fit_and_score(table, validation, test, config, seed, world, first_pass)
             log.add(key, scores)
         return scores
 
@@ -90,6 +97,10 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     unknown = sorted(set(config.arms) - set(ARMS[1:]))
     if unknown:
         raise UserError(f"--arms {', '.join(unknown)}: unknown; choose from {', '.join(ARMS[1:])}")
+    if max(config.sizes) > len(data.train):
+        raise UserError(f"--sizes {max(config.sizes)}: the real train split has only {len(data.train)} rows")
+    if "synthetic first" in config.arms and config.learner != "finetune":
+        raise UserError("--arms 'synthetic first' trains in two stages, which only --learner finetune does")
     rows = []
     bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
@@ -97,10 +108,10 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
         extra = int(round(size * ratio))
         order = rng.permutation(len(data.train))
         real = data.train.iloc[order[:size]]
-        arms = {"augmented": None, "synthetic": None, "repeated": None, "eda": None, "more real": None}
+        arms = dict.fromkeys(ARMS[1:])
         if len(data.synthetic) >= extra and extra > 0:
             synthetic = data.synthetic.sample(extra, random_state=seed)
-            arms["augmented"] = pd.concat([real, synthetic])
+            arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
             arms["synthetic"] = synthetic
         if size + extra <= len(data.train):
             arms["more real"] = data.train.iloc[order[: size + extra]]
@@ -110,8 +121,9 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
                      **fit(real, seed)})  # ratio 0: the real arm is fit once per size and seed
         for arm, table in arms.items():
             if table is not None and arm in config.arms:
+                first_pass = np.arange(len(table)) >= len(real) if arm == "synthetic first" else None
                 rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
-                             **fit(table, seed)})
+                             **fit(table, seed, first_pass)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
 
@@ -123,11 +135,12 @@ def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.
 
 
 def _fit_and_score(table: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, config: ExperimentConfig,
-                   seed: int, world: World | None = None) -> dict:
+                   seed: int, world: World | None = None, first_pass: np.ndarray | None = None) -> dict:
     learner = make_learner(config.learner, seed, config.finetune, world)
     aux = table["aux"].to_numpy() if config.aux_target else None
+    stages = {"first_pass": first_pass} if first_pass is not None else {}  # only the fine-tuned learner has stages
     learner.fit(table["text"].tolist(), table["y"].to_numpy(float),
-                (validation["text"].tolist(), validation["y"].to_numpy(float)), aux)
+                (validation["text"].tolist(), validation["y"].to_numpy(float)), aux, **stages)
     predicted = learner.predict(test["text"].tolist())
     actual = test["y"].to_numpy(float)
     ranked = np.ptp(predicted) > 0 and np.ptp(actual) > 0  # a constant side has no rank order
@@ -153,7 +166,10 @@ def summarize(results: pd.DataFrame) -> list[dict]:
                 seeds = sorted(set(real["seed"]) & set(scores["seed"]))
                 entry["arms"][arm]["vs_real"] = paired_comparison(
                     real.set_index("seed").loc[seeds, "rmse"], scores.set_index("seed").loc[seeds, "rmse"])
-        entry["verdict"] = _verdict(entry["arms"])
+        for arm in AUGMENTING:
+            if arm in entry["arms"]:
+                entry["arms"][arm]["verdict"] = _verdict(entry["arms"], arm)
+        entry["verdict"] = _verdict(entry["arms"])  # the headline: real and synthetic rows shuffled together
         if "augmented" in entry["arms"] and "more real" in entry["arms"]:
             entry["recovered_fraction_of_real_gain"] = recovered_fraction(
                 entry["arms"]["real"]["rmse"], entry["arms"]["augmented"]["rmse"], entry["arms"]["more real"]["rmse"])
@@ -161,15 +177,15 @@ def summarize(results: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _verdict(arms: dict) -> str:
-    if "augmented" not in arms:
+def _verdict(arms: dict, arm: str = "augmented") -> str:
+    if arm not in arms:
         return "not measured (not enough synthetic rows)"
-    versus = arms["augmented"]["vs_real"]["verdict"]
+    versus = arms[arm]["vs_real"]["verdict"]
     if versus == "gain":
         controls = [c for c in ("repeated", "eda") if c in arms]
         if not controls:
             return "gain over real only (the controls were not run)"
-        beaten = [c for c in controls if arms["augmented"]["rmse"] < arms[c]["rmse"]]
+        beaten = [c for c in controls if arms[arm]["rmse"] < arms[c]["rmse"]]
         return "gain" if len(beaten) == len(controls) else "no significant gain (does not beat the controls)"
     return versus
 

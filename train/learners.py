@@ -5,7 +5,9 @@
 - "finetune": MiniLM with a regression head, fit with MSE; early stopping keeps the epoch with the
   best validation RMSE. Options: `aux` (multi-task with a binary auxiliary target such as
   Recommended IND), `fgm` (adversarial training: a gradient-direction step on the word embeddings,
-  Miyato et al.), `lora` (peft LoRA on the attention instead of updating every weight).
+  Miyato et al.), `lora` (peft LoRA on the attention instead of updating every weight), and
+  `first_pass` (two-stage training: one pass over some rows, e.g. the synthetic ones, then the
+  epochs over the others).
   Under torchrun each process takes its share of every batch and the gradients are averaged
   across processes before each step (torch.distributed all-reduce), so the model is the same on
   every rank; rank 0 scores the validation split and tells the others.
@@ -85,7 +87,9 @@ class FineTunedEncoder:
         self.config, self.seed, self.progress = config or FineTuneConfig(), seed, progress
         self.world = world or World()
 
-    def fit(self, texts, y, validation, aux=None) -> FineTunedEncoder:
+    def fit(self, texts, y, validation, aux=None, first_pass=None) -> FineTunedEncoder:
+        """`first_pass`: a mask of rows trained on in one pass of their own before the epochs over the
+        other rows; the best validation pass is kept, the first one included."""
         from transformers import AutoModel, AutoTokenizer
 
         cfg = self.config
@@ -113,9 +117,15 @@ class FineTunedEncoder:
             if aux is not None else None
         best, best_state = np.inf, None
         lengths = self.token_counts(texts)
-        for _ in tqdm(range(cfg.epochs), desc="fine-tune", unit="epoch", disable=not self.progress):
+        rows = np.arange(len(texts))
+        passes = [rows] * cfg.epochs
+        if first_pass is not None:
+            first_pass = np.asarray(first_pass, bool)
+            passes = [rows[first_pass]] + [rows[~first_pass]] * cfg.epochs
+        for subset in tqdm(passes, desc="fine-tune", unit="epoch", disable=not self.progress):
             self.model.train()
-            for batch_rows in length_grouped_batches(lengths, cfg.batch_size, rng, cfg.length_groups):
+            for batch in length_grouped_batches(lengths[subset], cfg.batch_size, rng, cfg.length_groups):
+                batch_rows = subset[batch]
                 index = batch_rows[world.rank :: world.size]
                 if len(index) == 0:  # a short last batch: every rank must still take part in the step
                     index = batch_rows[:1]

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 from augment.runs import atomic_path, write_json  # noqa: E402
+from train.experiment import ARMS, AUGMENTING  # noqa: E402
 
 
 def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path) -> Path:
@@ -31,11 +32,18 @@ def verdict_lines(summary: list[dict]) -> list[str]:
         arms = entry["arms"]
         line = f"{entry['size']} real rows, synthetic:real {entry['ratio']:g}: real-only RMSE {arms['real']['rmse']:.3f}"
         if "augmented" in arms:
-            vs = arms["augmented"]["vs_real"]
-            line += (f", augmented {arms['augmented']['rmse']:.3f} (improvement {vs['improvement']:+.3f}, "
-                     f"95% CI [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p={vs['p_value']:.3g})")
+            line += f", augmented {_versus_real(arms['augmented'])}"
         lines.append(f"{line}: {entry['verdict']}")
+        if "synthetic first" in arms:
+            first = arms["synthetic first"]
+            lines.append(f"  the same rows, synthetic first: {_versus_real(first)}: {first['verdict']}")
     return lines
+
+
+def _versus_real(arm: dict) -> str:
+    vs = arm["vs_real"]
+    return (f"{arm['rmse']:.3f} (improvement {vs['improvement']:+.3f}, "
+            f"95% CI [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p={vs['p_value']:.3g})")
 
 
 def _learning_curve(summary: list[dict], path: Path) -> None:
@@ -43,7 +51,7 @@ def _learning_curve(summary: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(ratios), figsize=(5 * len(ratios), 3.6), dpi=90, squeeze=False)
     for ax, ratio in zip(axes[0], ratios):
         entries = sorted((e for e in summary if e["ratio"] == ratio), key=lambda e: e["size"])
-        for arm in ("real", "augmented", "synthetic", "more real", "repeated", "eda"):
+        for arm in ARMS:
             points = [(e["size"], e["arms"][arm]) for e in entries if arm in e["arms"]]
             if not points:
                 continue
@@ -65,18 +73,19 @@ def _learning_curve(summary: list[dict], path: Path) -> None:
 
 
 def _gain(summary: list[dict], path: Path) -> None:
-    entries = [e for e in summary if "augmented" in e["arms"]]
+    bars = [(e, arm) for e in summary for arm in AUGMENTING if arm in e["arms"]]
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
-    labels = [f"{e['size']}\n{e['ratio']:g}x" for e in entries]
-    gains = [e["arms"]["augmented"]["vs_real"] for e in entries]
+    labels = [f"{e['size']}\n{e['ratio']:g}x" + ("\nsynthetic first" if arm == "synthetic first" else "")
+              for e, arm in bars]
+    gains = [e["arms"][arm]["vs_real"] for e, arm in bars]
+    verdicts = [e["arms"][arm]["verdict"] for e, arm in bars]
     means = np.array([g["improvement"] for g in gains])
     errors = np.nan_to_num(np.vstack([means - [g["ci_low"] for g in gains], [g["ci_high"] for g in gains] - means]),
                            posinf=0.0, neginf=0.0)
-    ax.bar(range(len(entries)), means, yerr=errors, capsize=3,
-           color=["#2ca02c" if e["verdict"] == "gain" else "#d62728" if e["verdict"] == "harm" else "#999999"
-                  for e in entries])
+    ax.bar(range(len(bars)), means, yerr=errors, capsize=3,
+           color=["#2ca02c" if v == "gain" else "#d62728" if v == "harm" else "#999999" for v in verdicts])
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(entries)), labels, fontsize=7)
+    ax.set_xticks(range(len(bars)), labels, fontsize=7)
     ax.set_ylabel("RMSE improvement over real-only")
     ax.set_title("augmentation gain with 95% CI (green: gain, grey: none, red: harm)", fontsize=9)
     fig.tight_layout()
