@@ -11,6 +11,7 @@ from train import experiment
 from train.__main__ import main
 from train.experiment import Data, ExperimentConfig, run_experiment, summarize
 from train.learners import FineTuneConfig, length_grouped_batches, make_learner
+from train.outputs import verdict_lines, write_results
 from train.stats import mean_ci, paired_comparison, recovered_fraction
 from tests.conftest import make_review_table
 
@@ -42,13 +43,17 @@ def test_gain_must_beat_the_controls():
     assert summarize(without_controls)[0]["verdict"] == "gain over real only (the controls were not run)"
 
 
-def test_each_augmenting_arm_gets_its_verdict():
+def test_each_augmenting_arm_gets_its_verdict(tmp_path):
     real, better = [1.0, 1.02, 0.98, 1.01, 0.99], [0.9, 0.93, 0.88, 0.91, 0.9]
     results = constructed(real, better, [0.95] * 5, [0.97] * 5)
-    first = results.query("arm == 'augmented'").assign(arm="synthetic first", rmse=real)
-    entry = summarize(pd.concat([results, first]))[0]
+    results = pd.concat([results, results.query("arm == 'augmented'").assign(arm="synthetic first", rmse=real)])
+    summary = summarize(results)
+    entry = summary[0]
     assert entry["verdict"] == entry["arms"]["augmented"]["verdict"] == "gain"
     assert entry["arms"]["synthetic first"]["verdict"] == "no significant gain"
+    assert verdict_lines(summary)[1].startswith("  the same rows, synthetic first: 1.000 (improvement +0.000")
+    write_results(results, summary, {}, tmp_path)
+    assert (tmp_path / "gain.png").stat().st_size > 0
 
 
 def review_data(rows=600):
