@@ -52,6 +52,20 @@ def add_guidance_flag(parser: Parser) -> None:
                         "toward its rating (classifier-free guidance; default 3, 1 turns it off)")
 
 
+def rating_gap_value(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be above 0 stars")
+    return value
+
+
+def add_rating_gap_flag(parser: Parser) -> None:
+    parser.add_argument("--max-rating-gap", type=rating_gap_value, default=2.0, metavar="STARS",
+                        help="reject a row whose text reads more than STARS away from its rating, by a TF-IDF judge "
+                        "fit on the real train text (default 2: only plain contradictions; 0.5 keeps only the rows "
+                        "whose text reads as their rating)")
+
+
 def add_fit_flags(parser: Parser) -> None:
     """What `fit` and `run` share: the data, the run directory, the split, training and schema flags."""
     parser.add_argument("data", metavar="DATA", help=DATA_HELP)
@@ -114,6 +128,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--mode", choices=["rejection", "threshold", "top", "none"], default="rejection",
                    help="admission: discriminator rejection sampling (default), a P(real) threshold, a top "
                    "fraction, or none (checks only)")
+    add_rating_gap_flag(p)
     p.add_argument("--all", action="store_true", help="write every row, with its reject reason")
     p.add_argument("--chunk-rows", type=int, default=20_000, metavar="N", help="rows scored at a time, the unit of "
                    "work shared out under torchrun (default 20000)")
@@ -124,6 +139,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
     p.add_argument("--filter", choices=["rejection", "threshold", "top", "none"], default="rejection",
                    help="admission mode of the quality filter (default: discriminator rejection sampling)")
+    add_rating_gap_flag(p)
     add_guidance_flag(p)
     add_fit_flags(p)
 
@@ -193,7 +209,8 @@ def cmd_run(args) -> int:
     _, schema, _, _ = load_prepared(run)
     if schema.text_columns:
         fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
-    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, guidance=args.guidance)
+    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, max_rating_gap=args.max_rating_gap,
+                                guidance=args.guidance)
     outcome = synthesize(run, synthesis, args.seed, world.device)
     report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))
@@ -219,7 +236,7 @@ def cmd_filter(args) -> int:
     run = RunDir(args.run)
     _, schema, split, clean = load_prepared(run)
     summary = filter_file(args.input, args.out, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
-                          load_preprocessor(run), FilterConfig(mode=args.mode), world, args.seed, args.all,
+                          load_preprocessor(run), FilterConfig(mode=args.mode, max_rating_gap=args.max_rating_gap), world, args.seed, args.all,
                           args.chunk_rows)
     if world.is_main:
         print(args.out)

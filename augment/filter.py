@@ -21,7 +21,8 @@ Other checks, each its own reject reason: invalid (types, bounds, entity consist
 the 5th percentile of what real held-out rows show; where 5% of real held-out rows have an exact
 tabular twin in train, as in tables of few discrete columns, a twin is no sign of memorization and
 this check admits it), rating_contradiction (the text reads more than
-`max_rating_gap` away from the row's rating, by a judge fit on real train text).
+`max_rating_gap` away from what real held-out text of the row's rating reads as, by a judge fit
+on real train text).
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ class RowFilter:
             self.copies = CopyIndex(joined_text(train, schema.text_columns))
             if schema.target:
                 self.judge = RatingModel.fit(joined_text(train, schema.text_columns), train[schema.target])
+                self.typical_reading = self.judge.typical_reading(joined_text(holdout, schema.text_columns),
+                                                                  pd.to_numeric(holdout[schema.target], errors="coerce"))
 
     def fit(self, sample: pd.DataFrame) -> RowFilter:
         """Fit the discriminator on `sample` (its index identifies the rows and decides their folds)."""
@@ -242,7 +245,10 @@ class RowFilter:
                 out["text_rating"] = np.round(read, 3)
                 has_text = (texts.str.len() > 0).to_numpy()
                 given = pd.to_numeric(rows[self.schema.target], errors="coerce").to_numpy(float)
-                checks["rating_contradiction"] = has_text & (np.abs(read - given) > self.config.max_rating_gap)
+                rated = has_text & ~np.isnan(given)
+                gap = np.zeros(len(rows))
+                gap[rated] = np.abs(read[rated] - self.typical_reading(given[rated]))
+                checks["rating_contradiction"] = gap > self.config.max_rating_gap
         distance = closest_distances(self.reference, self.tabular(rows))
         out["distance_to_closest_train"] = np.round(distance, 4)
         checks["too_close"] = distance < self.floor

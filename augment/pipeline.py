@@ -220,6 +220,7 @@ class SynthesisConfig:
     rows: int = 1000  # admitted synthetic rows wanted
     max_generated_factor: float = 4.0  # never generate more than this many times `rows`
     filter_mode: str = "rejection"
+    max_rating_gap: float = 2.0  # the filter's rating_contradiction check, in stars
     guidance: float | None = None  # how hard the text is pushed toward its rating (None: the text generator's default)
 
 
@@ -251,7 +252,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     df, schema, split, clean = load_prepared(run)
     train, holdout = clean.loc[split["train"]], clean.loc[split["validation"]]
     preprocessor = load_preprocessor(run)
-    filter_config = FilterConfig(mode=config.filter_mode)
+    filter_config = FilterConfig(mode=config.filter_mode, max_rating_gap=config.max_rating_gap)
     with_text = bool(schema.text_columns) and "text" in stages
     rounds_dir = run.file("rounds")
     if not (rounds_dir / "inputs.json").is_file() or read_json(rounds_dir / "inputs.json") != {"inputs": inputs}:

@@ -123,6 +123,9 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     with pytest.raises(SystemExit) as usage:  # argparse's own error: one line, status 2
         cli("sample", "--run", out, "--rows", 5, "--with-text", "--guidance", 0.5, "--out", rows_file)
     assert usage.value.code == 2 and "--guidance: 0.5: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli("filter", "--run", out, "--input", rows_file, "--out", tmp_path / "kept.csv", "--max-rating-gap", 0)
+    assert usage.value.code == 2 and "--max-rating-gap: 0: must be above 0" in capsys.readouterr().err
 
 
 def test_run_without_text_columns(tmp_path, behavior_csv):

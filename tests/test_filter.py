@@ -96,3 +96,19 @@ def test_discriminator_rejects_what_it_can_tell_apart(setting):
     rejected = out["reject_reason"] == "discriminator"
     assert rejected.iloc[:100].mean() > rejected.iloc[100:].mean()
     assert summary["rejected_by"]["discriminator"] == int(rejected.sum())
+
+
+def test_strict_rating_check_keeps_honest_low_ratings(setting, clothing_sample):
+    """Real unseen rows pass a strict rating check about as often at 1-2 stars as at 4-5: each text
+    is compared with what real text of its rating reads as, since the ridge judge reads real 1-star
+    reviews as about 2.7 stars (compared with the rating itself, most of them would be dropped)."""
+    schema, train, holdout, prep = setting
+    unseen, _ = clean_rows(clothing_sample, schema)
+    unseen = unseen.iloc[1600:2400]
+    out, _ = filter_rows(unseen, train, holdout, schema, prep,
+                         FilterConfig(**{**FAST.__dict__, "mode": "none", "max_rating_gap": 1.0}), seed=0)
+    passed = out["reject_reason"] != "rating_contradiction"
+    low, high = unseen["Rating"] <= 2, unseen["Rating"] >= 4
+    assert low.sum() >= 30
+    assert passed[low].mean() > 0.6 and passed[high].mean() > 0.6
+    assert abs(passed[low].mean() - passed[high].mean()) < 0.2

@@ -91,6 +91,22 @@ class RatingModel:
             return float("nan")  # a constant side has no rank order
         return float(spearmanr(predicted, given).statistic)
 
+    def typical_reading(self, texts: pd.Series, ratings: pd.Series):
+        """What real text of each rating reads as: an increasing curve (isotonic) of the judge's reading
+        of held-out real rows against their rating, as a function `rating -> reading`.
+
+        Ridge shrinks toward the mean (real 1-star reviews read about 2.7 stars), so a generated text
+        is compared with what real text of its rating reads as, not with the rating itself; otherwise
+        a strict check would drop honest low-rated rows and skew the ratings toward the middle."""
+        from sklearn.isotonic import IsotonicRegression
+
+        keep = (texts.str.len().gt(0) & ratings.notna()).to_numpy()
+        given = ratings[keep].astype(float).to_numpy()
+        if len(np.unique(given)) < 2:
+            return lambda r: np.asarray(r, float)  # one rating or none: no curve to fit
+        curve = IsotonicRegression(out_of_bounds="clip").fit(given, self.predict(texts[keep]))
+        return lambda r: curve.predict(np.asarray(r, float))
+
 
 def text_gates(generated: pd.DataFrame, train: pd.DataFrame, validation: pd.DataFrame, text_columns: list[str],
                target: str | None) -> tuple[pd.DataFrame, dict]:
