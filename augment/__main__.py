@@ -61,9 +61,9 @@ def rating_gap_value(text: str) -> float:
 
 def add_rating_gap_flag(parser: Parser) -> None:
     parser.add_argument("--max-rating-gap", type=rating_gap_value, default=2.0, metavar="STARS",
-                        help="reject a row whose text reads more than STARS away from its rating, by a TF-IDF judge "
-                        "fit on the real train text (default 2: only plain contradictions; 0.5 keeps only the rows "
-                        "whose text reads as their rating)")
+                        help="reject a row whose text reads more than STARS away from what real text of its rating "
+                        "reads as, by a TF-IDF judge fit on the real train text (default 2: only plain "
+                        "contradictions; 0.5 keeps only the rows whose text reads like real text of their rating)")
 
 
 def add_fit_flags(parser: Parser) -> None:
@@ -235,9 +235,9 @@ def cmd_filter(args) -> int:
     world = _world(args)
     run = RunDir(args.run)
     _, schema, split, clean = load_prepared(run)
+    config = FilterConfig(mode=args.mode, max_rating_gap=args.max_rating_gap)
     summary = filter_file(args.input, args.out, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
-                          load_preprocessor(run), FilterConfig(mode=args.mode, max_rating_gap=args.max_rating_gap), world, args.seed, args.all,
-                          args.chunk_rows)
+                          load_preprocessor(run), config, world, args.seed, args.all, args.chunk_rows)
     if world.is_main:
         print(args.out)
         print(f"admitted {summary['admitted']} of {summary['rows']}; rejected by: {summary['rejected_by']}")
