@@ -63,11 +63,11 @@ def per_seed(results) -> dict:
 
 def render(sets: list[dict], command: str) -> str:
     lines = ["# Downstream: fine-tuned MiniLM rating regressor, real-only vs real + synthetic rows", "",
-             f"Command: `{command}`. Test RMSE on the real test split (2,000 rows); improvement = real-only "
-             f"RMSE minus the arm's, paired across seeds. Target: an improvement of at least {TARGET} with the "
-             "95% CI above zero.", "",
-             "| synthetic rows | real rows | synthetic:real | arm | real-only RMSE | arm RMSE (95% CI) | "
-             "improvement (95% CI) | p | verdict | target met |",
+             (f"Command: `{command}`. Test RMSE on the real test split (2,000 rows); improvement = real-only "
+              f"RMSE minus the arm's, paired across seeds. Target: an improvement of at least {TARGET} with the "
+              "95% CI above zero."), "",
+             ("| synthetic rows | real rows | synthetic:real | arm | real-only RMSE | arm RMSE (95% CI) | "
+              "improvement (95% CI) | p | verdict | target met |"),
              "| --- | ---: | ---: | --- | ---: | --- | --- | ---: | --- | --- |"]
     for item in sets:
         for entry in item["summary"]:
