@@ -61,6 +61,11 @@ class CopyIndex:
         return max(hits.values(), default=0) / len(grams)
 
 
+def _rated(texts: pd.Series, ratings: pd.Series) -> np.ndarray:
+    """Rows with both a text and a rating: the only ones a rating judge can fit or be checked on."""
+    return (texts.str.len().gt(0) & ratings.notna()).to_numpy()
+
+
 @dataclass
 class RatingModel:
     """TF-IDF + ridge on real train text: the judge of whether a text fits a rating."""
@@ -73,7 +78,7 @@ class RatingModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import Ridge
 
-        keep = texts.str.len().gt(0) & ratings.notna()
+        keep = _rated(texts, ratings)
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
         features = vectorizer.fit_transform(texts[keep])
         return cls(vectorizer, Ridge(alpha=1.0).fit(features, ratings[keep].astype(float)))
@@ -83,7 +88,7 @@ class RatingModel:
 
     def consistency(self, texts: pd.Series, ratings: pd.Series) -> float:
         """Spearman correlation between predicted and given ratings over rows with text."""
-        keep = (texts.str.len().gt(0) & ratings.notna()).to_numpy()
+        keep = _rated(texts, ratings)
         if keep.sum() < 3:
             return float("nan")
         predicted, given = self.predict(texts[keep]), ratings[keep].astype(float)
@@ -100,7 +105,7 @@ class RatingModel:
         a strict check would drop honest low-rated rows and skew the ratings toward the middle."""
         from sklearn.isotonic import IsotonicRegression
 
-        keep = (texts.str.len().gt(0) & ratings.notna()).to_numpy()
+        keep = _rated(texts, ratings)
         given = ratings[keep].astype(float).to_numpy()
         if len(np.unique(given)) < 2:
             return lambda r: np.asarray(r, float)  # one rating or none: no curve to fit
