@@ -24,7 +24,7 @@ from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
 from augment.runs import RunDir, file_hash, read_json, value_hash, write_json
 from augment.schema import Schema, SchemaOverrides, detect_schema
-from augment.split import load_split, save_split, split_rows
+from augment.split import limit_split, load_split, save_split, split_rows
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 class PrepareConfig:
     seed: int = 0
     group_by: str | None = None
+    train_rows: int | None = None  # fit on this many train rows only (see split.limit_split)
     schema_file: str | None = None
     target: str | None = None
     roles: list[str] = field(default_factory=list)
@@ -72,13 +73,18 @@ def _prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
     run = RunDir(out)
     source = resolve_source(data)
     schema_hash = file_hash(config.schema_file) if config.schema_file else None
-    inputs = value_hash({"data": file_hash(source), "config": asdict(config), "schema_file": schema_hash})
+    settings = asdict(config)
+    if config.train_rows is None:
+        del settings["train_rows"]  # runs made before the option keep their inputs hash
+    inputs = value_hash({"data": file_hash(source), "config": settings, "schema_file": schema_hash})
     if run.stage_is_current("prepare", inputs):
         tqdm.write(f"prepare: up to date in {run.path}")
         return run
     started = time.time()
     df, schema, clean, report = load_and_detect(data, config.overrides())
     split = split_rows(clean, schema.target, config.seed, config.group_by)
+    if config.train_rows is not None:
+        split = limit_split(split, clean[schema.target] if schema.target else None, config.train_rows, config.seed)
     run.path.mkdir(parents=True, exist_ok=True)
     schema.save(run.file("schema.json"))
     outputs = ["schema.json", *save_split(run, split)]

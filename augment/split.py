@@ -2,6 +2,9 @@
 
 Splits are row ids (positions in the input table) saved in the run directory, so every later
 stage sees the same rows. Generators only ever see train; validation and test stay real.
+
+`limit_split` then shrinks train and validation to what a user with few labelled rows would have,
+keeping the test split whole so results compare with a run on the full split.
 """
 
 from __future__ import annotations
@@ -48,6 +51,35 @@ def split_rows(
         if len(ids) == 0:
             raise UserError(f"the {name} split came out empty; the table has too few rows or groups to split")
     return split
+
+
+def limit_split(split: dict[str, np.ndarray], target: pd.Series | None, train_rows: int,
+                seed: int) -> dict[str, np.ndarray]:
+    """Keep `train_rows` train rows and a validation split in proportion (15:70), both stratified on
+    the target; the test split stays whole.
+
+    A user with `train_rows` labelled rows fits and selects every model on those rows alone; the test
+    split is the yardstick, not data they have, so it is the same as without the limit."""
+    available = len(split["train"])
+    if not MIN_ROWS <= train_rows < available:
+        raise UserError(f"--train-rows {train_rows}: must be at least {MIN_ROWS} and below the {available} "
+                        "rows of the full train split")
+    validation_rows = min(len(split["validation"]), max(MIN_ROWS, round(train_rows * FRACTIONS[1] / FRACTIONS[0])))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, train_rows]))
+    strata = _strata(target) if target is not None else None
+    return {"train": _stratified_sample(split["train"], strata, train_rows, rng),
+            "validation": _stratified_sample(split["validation"], strata, validation_rows, rng),
+            "test": split["test"]}
+
+
+def _stratified_sample(ids: np.ndarray, strata: pd.Series | None, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` of `ids`, each stratum in proportion: shuffle, order by stratum, take evenly spaced rows."""
+    shuffled = rng.permutation(ids)
+    if strata is not None:
+        shuffled = shuffled[np.argsort(strata.loc[shuffled].to_numpy(), kind="stable")]
+    # floor(x + 0.5), not round(): banker's rounding could pick one position twice
+    picks = np.floor(np.linspace(0, len(shuffled) - 1, count) + 0.5).astype(int)
+    return np.sort(shuffled[picks])
 
 
 def _strata(target: pd.Series) -> pd.Series:

@@ -79,6 +79,21 @@ def test_fit_prepare_writes_run_and_resumes(tmp_path, behavior_csv, capsys):
     assert run.file("split/train.ids").read_text() != first
 
 
+def test_train_rows_limits_train_and_validation_only(tmp_path, behavior_csv, capsys):
+    full, limited = tmp_path / "full", tmp_path / "limited"
+    assert cli("fit", behavior_csv, "--out", full, "--stage", "prepare") == 0
+    assert cli("fit", behavior_csv, "--out", limited, "--stage", "prepare", "--train-rows", 100) == 0
+    sizes = RunDir(limited).manifest()["stages"]["prepare"]["split_sizes"]
+    assert sizes["train"] == 100 and sizes["validation"] == 21  # 100 x 15/70
+    assert (limited / "split/test.ids").read_text() == (full / "split/test.ids").read_text()
+    assert set((limited / "split/train.ids").read_text().split()) < set((full / "split/train.ids").read_text().split())
+    capsys.readouterr()
+    assert cli("fit", behavior_csv, "--out", tmp_path / "bad", "--stage", "prepare", "--train-rows", 5000) == 2
+    err = capsys.readouterr().err
+    assert "--train-rows 5000" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+
+
 def test_config_file_sets_defaults_and_flags_win(tmp_path, behavior_csv):
     config = tmp_path / "c.toml"
     config.write_text('seed = 5\n[fit]\ngroup_by = "user_id"\n')

@@ -3,7 +3,7 @@ import pytest
 
 from augment.errors import UserError
 from augment.runs import RunDir
-from augment.split import load_split, save_split, split_rows
+from augment.split import limit_split, load_split, save_split, split_rows
 
 
 def test_same_seed_same_ids_other_seed_other_ids(behavior_df):
@@ -54,3 +54,26 @@ def test_saved_and_loaded(tmp_path, behavior_df):
     loaded = load_split(run)
     for name in split:
         assert np.array_equal(split[name], loaded[name])
+
+
+def test_limited_split_is_a_stratified_subset_with_the_whole_test_split(clothing):
+    full = split_rows(clothing, "Rating", seed=0)
+    limited = limit_split(full, clothing["Rating"], train_rows=500, seed=0)
+    assert len(limited["train"]) == 500 and len(limited["validation"]) == 107  # 500 x 15/70
+    assert np.array_equal(limited["test"], full["test"])
+    for name in ("train", "validation"):
+        assert set(limited[name]) <= set(full[name]) and len(set(limited[name])) == len(limited[name])
+    overall = clothing.loc[full["train"], "Rating"].value_counts(normalize=True)
+    share = clothing.loc[limited["train"], "Rating"].value_counts(normalize=True)
+    assert (share - overall).abs().max() < 0.005
+    again = limit_split(full, clothing["Rating"], train_rows=500, seed=0)
+    assert all(np.array_equal(limited[name], again[name]) for name in limited)
+    other = limit_split(full, clothing["Rating"], train_rows=500, seed=1)
+    assert not np.array_equal(limited["train"], other["train"])
+
+
+@pytest.mark.parametrize("train_rows", [5, 10_000])
+def test_limited_split_needs_a_smaller_train_split(behavior_df, train_rows):
+    full = split_rows(behavior_df, "rating", seed=0)
+    with pytest.raises(UserError, match="--train-rows"):
+        limit_split(full, behavior_df["rating"], train_rows=train_rows, seed=0)
