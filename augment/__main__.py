@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from augment.cli import Parser, add_common, apply_config, run_cli
 from augment.errors import UserError
@@ -201,8 +201,15 @@ def cmd_fit(args) -> int:
 
 def cmd_run(args) -> int:
     from augment.data import read_table
-    from augment.pipeline import (SynthesisConfig, fit_tabular, fit_text_stage, load_prepared, prepare,
-                                  report_run, synthesize)
+    from augment.pipeline import (
+        SynthesisConfig,
+        fit_tabular,
+        fit_text_stage,
+        load_prepared,
+        prepare,
+        report_run,
+        synthesize,
+    )
 
     world = _world(args)
     if world.size > 1:

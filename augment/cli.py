@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from augment.errors import UserError
 

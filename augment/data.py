@@ -6,8 +6,8 @@ import csv
 import importlib.util
 import json
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -84,7 +84,7 @@ def read_table(source: str | Path) -> pd.DataFrame:
         raise
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
-    except Exception as exc:  # pyarrow raises its own hierarchy for corrupt files
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own hierarchy for corrupt files
         raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
     if len(df.columns) == 0:
         raise UserError(f"{path}: has no columns")

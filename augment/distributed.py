@@ -34,7 +34,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class World:
     rank: int = 0
     size: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = torch.device("cpu")  # noqa: RUF009 - immutable, safe to share
 
     @property
     def is_main(self) -> bool:

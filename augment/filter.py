@@ -40,7 +40,7 @@ from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.runs import file_hash, value_hash
 from augment.schema import Schema
-from augment.text.gates import CopyIndex, NEAR_COPY_OVERLAP, RatingModel, joined_text
+from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
 
 REASONS = ("invalid", "text_copy", "too_close", "rating_contradiction", "discriminator")
 FILTER_CHUNK_ROWS = 20_000  # rows scored at a time by `filter_file`

@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from augment.data import read_table  # noqa: E402
-from augment.filter import Discriminator, FilterConfig, Featurizer  # noqa: E402
-from augment.pipeline import load_preprocessor, load_prepared  # noqa: E402
-from augment.runs import RunDir, package_versions, write_json, write_text  # noqa: E402
+from augment.data import read_table
+from augment.filter import Discriminator, Featurizer, FilterConfig
+from augment.pipeline import load_prepared, load_preprocessor
+from augment.runs import RunDir, package_versions, write_json, write_text
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
@@ -75,10 +75,10 @@ def main() -> None:
                                                          "versions": package_versions()})
     first = next(iter(runs.values()))
     lines = ["# What tells synthetic rows from real ones? (the filter's discriminator, by feature group)", "",
-             f"Command: `{command}`. {first['real_rows']} real train rows vs each run's first "
+             (f"Command: `{command}`. {first['real_rows']} real train rows vs each run's first "
              f"{first['synthetic_rows']} generated rows (before any filter); 5-fold cross-fitted logistic "
              "regression, out-of-fold scores. ROC AUC: 0.5, the features cannot tell synthetic from real rows; "
-             "1, they always can. P(real): the mean out-of-fold P(real) of the synthetic rows.", "",
+             "1, they always can. P(real): the mean out-of-fold P(real) of the synthetic rows."), "",
              "| features | " + " | ".join(f"{path}: AUC | {path}: P(real)" for path in runs) + " |",
              "| --- |" + " ---: | ---: |" * len(runs)]
     for name in first["results"]:

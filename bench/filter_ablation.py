@@ -69,7 +69,7 @@ def main() -> None:
     shutil.rmtree(REPORTS / "example_report", ignore_errors=True)
     shutil.copytree(run.file("report"), REPORTS / "example_report")
 
-    df, schema, split, clean = load_prepared(run)
+    _df, schema, split, clean = load_prepared(run)
     train, validation, test = (clean.loc[split[n]] for n in ("train", "validation", "test"))
     generated = read_table(run.file("synthetic_all.parquet"))
     rows = generated[schema.names].copy()
@@ -115,10 +115,10 @@ def markdown(summary: dict) -> str:
         f"`{job['command']}` took **{job['seconds']} s** end to end; by stage (s): "
         + ", ".join(f"{k} {v}" for k, v in job["stage_seconds"].items()) + ".",
         "",
-        "The same generated rows, admitted by each mode. Quality, shapes, pair trends: SDMetrics `QualityReport` "
+        ("The same generated rows, admitted by each mode. Quality, shapes, pair trends: SDMetrics `QualityReport` "
         "of the admitted rows against the real test split (higher is better). Detection: cross-validated "
         "logistic-regression ROC AUC, test vs admitted rows (0.5 is best). Text Fréchet: MiniLM embeddings of "
-        "admitted text vs test text (lower is better).",
+        "admitted text vs test text (lower is better)."),
         "",
         "| mode | generated | admitted | acceptance | quality | shapes | pair trends | detection AUC | text Fréchet |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

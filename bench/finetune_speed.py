@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from augment.pipeline import load_and_detect  # noqa: E402
-from augment.runs import package_versions, write_json, write_text  # noqa: E402
-from augment.schema import SchemaOverrides  # noqa: E402
-from augment.split import split_rows  # noqa: E402
-from train.data import learning_table  # noqa: E402
-from train.learners import FineTunedEncoder, FineTuneConfig, length_grouped_batches, rmse  # noqa: E402
+from augment.pipeline import load_and_detect
+from augment.runs import package_versions, write_json, write_text
+from augment.schema import SchemaOverrides
+from augment.split import split_rows
+from train.data import learning_table
+from train.learners import FineTuneConfig, FineTunedEncoder, length_grouped_batches, rmse
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 ARMS = {"random batches (length_groups=1)": 1, "length-grouped batches (length_groups=50)": 50}
@@ -74,8 +74,8 @@ def main() -> None:
                                                  "median_seconds": medians, "speedup": round(slow / fast, 2),
                                                  "padding": pads, "versions": package_versions()})
     lines = ["# Fine-tuning speed: random vs length-grouped batches (womens-clothing)", "",
-             f"Command: `{command}`. all-MiniLM-L6-v2, {args.rows} real train rows, one epoch, batches of 16, "
-             "1,000 validation rows scored once, 2,000 test rows.", "",
+             (f"Command: `{command}`. all-MiniLM-L6-v2, {args.rows} real train rows, one epoch, batches of 16, "
+             "1,000 validation rows scored once, 2,000 test rows."), "",
              "| batches | median fit (s) | per seed (s) | test RMSE per seed |", "| --- | ---: | --- | --- |"]
     lines += [f"| {arm} | {medians[arm]:.1f} | {', '.join(map(str, r['seconds']))} | "
               f"{', '.join(f'{v:.3f}' for v in r['rmse'])} |" for arm, r in results.items()]

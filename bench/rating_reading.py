@@ -25,12 +25,12 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from augment.pipeline import load_and_detect  # noqa: E402
-from augment.runs import package_versions, read_json, write_json, write_text  # noqa: E402
-from augment.schema import SchemaOverrides  # noqa: E402
-from augment.split import split_rows  # noqa: E402
-from augment.text.models import load_lm  # noqa: E402
-from augment.text.prompts import PromptTemplate  # noqa: E402
+from augment.pipeline import load_and_detect
+from augment.runs import package_versions, read_json, write_json, write_text
+from augment.schema import SchemaOverrides
+from augment.split import split_rows
+from augment.text.models import load_lm
+from augment.text.prompts import PromptTemplate
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
@@ -87,8 +87,8 @@ def main() -> None:
                                                  "versions": package_versions()})
     lines = ["# Does the text model read the rating? (womens-clothing validation rows)", "",
              f"Command: `{command}`. {len(rows)} real validation rows, {args.per_rating} per rating.", "",
-             "| model and prompt | Spearman (implied vs true rating) | most likely = true "
-             "| gap true vs mirrored (nats) |",
+             ("| model and prompt | Spearman (implied vs true rating) | most likely = true "
+             "| gap true vs mirrored (nats) |"),
              "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {r['spearman']} | {r['most_likely_is_true']} | {r['gap_true_vs_mirrored_nats']} |"
               for name, r in results.items()]

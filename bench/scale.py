@@ -89,10 +89,10 @@ def markdown(summary: dict) -> str:
     lines = [
         "# Scale benchmark: sampling and filtering, 1 vs 2 processes (womens-clothing tabular columns, 2 CPU cores)",
         "",
-        f"Command: `{summary['command']}`. Each figure is one run of `python -m augment sample` or "
+        (f"Command: `{summary['command']}`. Each figure is one run of `python -m augment sample` or "
         "`python -m augment filter` (discriminator fit on the first 20,000 rows, the rest scored in chunks of "
         "20,000), launched plainly or with `torchrun --standalone --nproc-per-node 2`, timed from outside (process "
-        "start and model loading included). Peak memory: the largest single process.",
+        "start and model loading included). Peak memory: the largest single process."),
         "",
         "| step | rows | processes | seconds | rows / s | speed-up vs 1 process | peak RSS (MB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -103,8 +103,8 @@ def markdown(summary: dict) -> str:
         + ", ".join(f"{r['rows']:,} rows, {r['ranks']} processes: {'yes' if r['sample_equals_one_process'] else 'NO'}"
                     for r in equal) + ".",
         "",
-        "Both processes share this machine's two cores, so the speed-up here is bounded by the cores, not by the "
-        "sharding; at 10k rows process start-up dominates.",
+        ("Both processes share this machine's two cores, so the speed-up here is bounded by the cores, not by the "
+        "sharding; at 10k rows process start-up dominates."),
     ]
     return "\n".join(lines) + "\n"
 

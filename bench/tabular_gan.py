@@ -192,12 +192,12 @@ def markdown(summary: dict) -> str:
     lines = [
         "# Tabular GAN benchmark (womens-clothing, tabular columns)",
         "",
-        f"Command: `{summary['command']}` on {summary['cores']} cores. Train split {summary['train_rows']} rows; "
+        (f"Command: `{summary['command']}` on {summary['cores']} cores. Train split {summary['train_rows']} rows; "
         f"scores against the held-out test split ({summary['test_rows']} rows) with a synthetic sample of the same "
         "size. Quality, shapes, pair trends: SDMetrics `QualityReport` (Clothing ID as id; higher is better). "
         "Detection: ROC AUC of a cross-validated logistic regression telling test rows from synthetic rows "
         "(0.5 = indistinguishable, lower is better). Consistency: rows whose Clothing ID has its real "
-        "Department Name and Class Name.",
+        "Department Name and Class Name."),
         "",
         "| generator | fit s | s/epoch | epochs (best) | quality | shapes | pair trends | detection AUC | consistency |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -213,8 +213,8 @@ def markdown(summary: dict) -> str:
     lines += [
         "",
         f"Per-epoch speed-up over SDV CTGAN at the same epochs and batch size: **{summary['speedup_per_epoch_vs_ctgan']}x**.",
-        f"Fitting {memory['rows']:,} rows (one epoch, {memory['epoch_seconds']} s including encoding): peak RSS "
-        f"**{memory['peak_rss_mb']} MB**.",
+        (f"Fitting {memory['rows']:,} rows (one epoch, {memory['epoch_seconds']} s including encoding): peak RSS "
+        f"**{memory['peak_rss_mb']} MB**."),
     ]
     return "\n".join(lines) + "\n"
 

@@ -232,30 +232,30 @@ def markdown(summary: dict) -> str:
         "",
         f"Speed-up of ours over the plain padded float32 loop: **{summary['fitting_speedup']}x**.",
         "",
-        f"Adapter for generation: {summary['adapter']['steps']} steps in {summary['adapter']['fit_seconds']} s, "
+        (f"Adapter for generation: {summary['adapter']['steps']} steps in {summary['adapter']['fit_seconds']} s, "
         f"best validation perplexity {summary['adapter']['validation_perplexity']} at step "
-        f"{summary['adapter']['best_step']}, fitted by {summary['adapter']['fitted_by']}.",
+        f"{summary['adapter']['best_step']}, fitted by {summary['adapter']['fitted_by']}."),
         "",
         "## Generation",
         "",
-        "| path | rows / minute | tokens / s | rows / minute at the real length | validation perplexity | "
+        ("| path | rows / minute | tokens / s | rows / minute at the real length | validation perplexity | "
         "rating consistency (Spearman) | mean words | distinct word pairs | distinct words per text (median) | "
-        "texts repeating 4 words |",
+        "texts repeating 4 words |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[f"| {k} | {v['rows_per_minute']} | {v['completion_tokens_per_second']} | "
           f"{v['rows_per_minute_at_real_length']} | {v['validation_perplexity']} | {v['rating_consistency']} | "
           f"{v['mean_words']} | {v['distinct_word_pairs']} | {v['distinct_words_median']} | {v['repeated_4grams']} |"
           for k, v in summary["generation"].items()],
-        f"| real validation text | | | | | {real} | {text['mean_words']} | {text['distinct_word_pairs']} | "
-        f"{text['distinct_words_median']} | {text['repeated_4grams']} |",
+        (f"| real validation text | | | | | {real} | {text['mean_words']} | {text['distinct_word_pairs']} | "
+        f"{text['distinct_words_median']} | {text['repeated_4grams']} |"),
         "",
-        f"{summary['rows']} rows, their fields from real validation rows. Rows / minute at the real length: "
+        (f"{summary['rows']} rows, their fields from real validation rows. Rows / minute at the real length: "
         f"completion tokens per second over the real mean of {text['mean_completion_tokens']} tokens per row "
         "(compare the mean words with the real text's). Rating consistency: Spearman correlation between "
         "the rating a TF-IDF+ridge model (fit on real train text) reads from the text and the rating the row was "
         "conditioned on; higher is better. Distinct word pairs: distinct word bigrams over all bigrams. "
         "Distinct words per text: the share of a text's words that are distinct (real reviews reuse a quarter "
-        "of theirs). Texts repeating 4 words: the share with a run of four words written twice (loops).",
+        "of theirs). Texts repeating 4 words: the share with a run of four words written twice (loops)."),
     ]
     return "\n".join(lines) + "\n"
 

@@ -8,11 +8,11 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no display: figures go to memory
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
 
-from evaluate.tabular import level_keys, numeric_values  # noqa: E402
+from evaluate.tabular import level_keys, numeric_values
 
 REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from augment.errors import UserError
-from augment.runs import write_json, write_text
 from augment.rows import clean_rows
+from augment.runs import write_json, write_text
 from augment.schema import Schema
 from evaluate import figures
 from evaluate.privacy import measure_privacy
@@ -248,8 +248,8 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
             ["share with an exact tabular twin in training: synthetic", _f(privacy["tabular_twin_share_synthetic"]),
              f"real held-out: {_f(privacy['tabular_twin_share_real_holdout'])}"],
             ["membership inference ROC AUC", _f(privacy["membership_inference_auc"]), "0.5 (no signal)"],
-            *([["exact / near copies of training text", f"{privacy['text_copies']['exact']} / "
-                f"{privacy['text_copies']['near']}", "0"]] if "text_copies" in privacy else []),
+            *([["exact / near copies of training text", (f"{privacy['text_copies']['exact']} / "
+                f"{privacy['text_copies']['near']}"), "0"]] if "text_copies" in privacy else []),
         ]),
     ]
     utility = results.get("utility", {})

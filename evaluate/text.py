@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from augment.text.gates import CopyIndex, NEAR_COPY_OVERLAP, RatingModel, joined_text
+from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
 from evaluate.tabular import ks_complement
 
 MAX_EMBEDDED = 1500  # texts per side that are embedded: enough for stable distances, bounded time

@@ -22,7 +22,8 @@ def augment(*args, ranks: int = 1, timeout: int = 600, module: str = "augment") 
     # torchrun needs "--" before the module's own flags: it would read `--run` as its `--run-path`.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
                "-m", module, "--"] if ranks > 1 else [sys.executable, "-m", module]
-    result = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, check=False,
+                            timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -60,10 +60,10 @@ def test_each_reject_reason_fires(setting):
     copied = train.iloc[9]
     rows.loc["s3"] = copied.to_numpy()  # tabular twin (and text copy: the first reason wins)
     rows.loc["s4", ["Title", "Review Text"]] = train.iloc[9][["Title", "Review Text"]].to_numpy()
-    rows.loc["s4", ["Title", "Review Text"]] = ["Terrible", "Awful, cheap, returned it, worst quality ever. "
-                                                           "Disappointed, poor fit, ripped, do not buy."]
+    rows.loc["s4", ["Title", "Review Text"]] = ["Terrible", ("Awful, cheap, returned it, worst quality ever. "
+                                                           "Disappointed, poor fit, ripped, do not buy.")]
     rows.loc["s4", "Rating"] = 5  # rating contradiction
-    out, summary = filter_rows(rows, train, holdout, schema, prep, FilterConfig(**{**FAST.__dict__,
+    out, _summary = filter_rows(rows, train, holdout, schema, prep, FilterConfig(**{**FAST.__dict__,
                                                                                   "mode": "none"}), seed=0)
     reasons = out["reject_reason"]
     assert reasons["s0"] == reasons["s1"] == "invalid"

@@ -28,7 +28,7 @@ def fitted():
 
 
 def test_sample_types_and_columns(fitted):
-    gan, schema, df = fitted
+    gan, _schema, df = fitted
     rows = gan.sample(300, seed=1)
     assert len(rows) == 300
     assert list(rows.columns) == [c for c in df.columns]
@@ -124,7 +124,7 @@ def test_too_few_rows_is_a_clear_error():
 
 
 def test_warm_start_from_an_earlier_model(fitted):
-    gan, schema, df = fitted
+    gan, schema, _df = fitted
     newer = make_behavior_table(rows=600, seed=9)
     clean, _ = clean_rows(newer, schema)
     frozen = GANConfig(**{**TINY.__dict__, "epochs": 1, "learning_rate": 0.0})

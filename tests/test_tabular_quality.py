@@ -1,7 +1,8 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
-import warnings
 
 with warnings.catch_warnings():  # the single-table report is the one SDV users run
     warnings.simplefilter("ignore", FutureWarning)

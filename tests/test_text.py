@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from augment.schema import detect_schema
-from augment.text.gates import CopyIndex, joined_text, text_gates
 from augment.text.columns import ColumnControl, empty_rates, token_masks
+from augment.text.gates import CopyIndex, joined_text, text_gates
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import IGNORE, TextConfig, build_examples, collate, dropped_rows, fit_text
 from augment.text.models import load_lm
@@ -77,7 +77,7 @@ def test_generation_is_seeded(adapter, clothing_sample, template):
     config = GenerationConfig(max_new_tokens=12, batch_size=4)
     first, raw_first = generate_text(model, rows, config, seed=3, progress=False)
     again, raw_again = generate_text(model, rows, config, seed=3, progress=False)
-    other, raw_other = generate_text(model, rows, config, seed=4, progress=False)
+    _other, raw_other = generate_text(model, rows, config, seed=4, progress=False)
     assert raw_first == raw_again
     assert raw_first != raw_other
     pd.testing.assert_frame_equal(first, again)

@@ -105,11 +105,11 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
         rng = np.random.default_rng(seed)
-        extra = int(round(size * ratio))
+        extra = round(size * ratio)
         order = rng.permutation(len(data.train))
         real = data.train.iloc[order[:size]]
         arms = dict.fromkeys(ARMS[1:])
-        if len(data.synthetic) >= extra and extra > 0:
+        if len(data.synthetic) >= extra > 0:
             synthetic = data.synthetic.sample(extra, random_state=seed)
             arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
             arms["synthetic"] = synthetic

@@ -7,12 +7,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
 
-from augment.runs import atomic_path, write_json  # noqa: E402
-from train.experiment import ARMS, AUGMENTING  # noqa: E402
+from augment.runs import atomic_path, write_json
+from train.experiment import ARMS, AUGMENTING
 
 
 def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path) -> Path:

@@ -82,9 +82,7 @@ class ColumnPlan:
             if column.role == "id":
                 entity = schema.entity_for(column.name)
                 plan.entities.append((column.name, list(entity.attributes) if entity else []))
-            elif column.role in ("categorical", "boolean") or values.nunique() < 2:
-                plan.discrete.append(column.name)
-            elif column.is_discrete_target:
+            elif column.role in ("categorical", "boolean") or values.nunique() < 2 or column.is_discrete_target:
                 plan.discrete.append(column.name)
             else:
                 plan.continuous.append(column.name)

@@ -35,8 +35,14 @@ from tqdm.auto import tqdm
 
 from augment.errors import UserError
 from augment.runs import read_json
-from augment.text.columns import (ColumnControl, TokenMasks, draw_written_columns, empty_rates, token_masks,
-                                  skipped_first_column)
+from augment.text.columns import (
+    ColumnControl,
+    TokenMasks,
+    draw_written_columns,
+    empty_rates,
+    skipped_first_column,
+    token_masks,
+)
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
 

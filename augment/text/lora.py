@@ -200,13 +200,14 @@ def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16
 
 def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: PromptTemplate, out: str | Path,
              config: TextConfig, seed: int = 0, progress: bool = True, init_adapter: str | Path | None = None,
-             world: World = World()) -> FitResult:
+             world: World | None = None) -> FitResult:
     """Fit a LoRA adapter; the best one ends in OUT/adapter, with the tokenizer and template beside it.
 
     `init_adapter`: an earlier adapter folder to start from (same base model and LoRA shape).
     `world`: this process's rank and device (one CPU process by default)."""
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
+    world = world or World()
     if config.batch_size < world.size:
         raise UserError(f"text LoRA: batch size {config.batch_size} is smaller than {world.size} processes")
     out = Path(out)

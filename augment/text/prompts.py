@@ -26,7 +26,6 @@ import pandas as pd
 
 from augment.schema import Schema
 
-
 SCALE_WORDS = ("very negative", "negative", "mixed", "positive", "very positive")  # lowest to highest
 
 
