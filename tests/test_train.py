@@ -7,9 +7,11 @@ import pytest
 
 from augment.cli import run_cli
 from augment.errors import UserError
+from augment.schema import SchemaOverrides
 from tests.conftest import make_review_table
 from train import experiment
 from train.__main__ import main
+from train.data import data_from_table
 from train.experiment import Data, ExperimentConfig, run_experiment, summarize
 from train.learners import FineTuneConfig, length_grouped_batches, make_learner
 from train.outputs import verdict_lines, write_results
@@ -77,23 +79,64 @@ def test_synthetic_rows_never_in_validation_or_test(monkeypatch):
             return self
 
         def predict(self, texts):
-            seen.append(("test", texts))
+            seen.append(("predict", texts))
             return np.full(len(texts), 3.0)
 
     monkeypatch.setattr(experiment, "make_learner", lambda *args: Spy())
     config = ExperimentConfig(sizes=[40], ratios=[1, 2], seeds=2, learner="finetune",
                               arms=list(experiment.ARMS[1:]))
-    results = run_experiment(review_data(), config, progress=False)
+    data = review_data()
+    results = run_experiment(data, config, progress=False)
     assert set(results["arm"]) == set(experiment.ARMS)
-    assert not any("synthmarker" in t for kind, texts in seen if kind in ("validation", "test") for t in texts)
+    assert not any("synthmarker" in t for kind, texts in seen if kind == "validation" for t in texts)
+    predicted = [texts for kind, texts in seen if kind == "predict"]
+    test = [texts for texts in predicted if not all("synthmarker" in t for t in texts)]
+    assert all(sorted(texts) == sorted(data.test["text"]) for texts in test)  # the rest: labelling synthetic rows
+    assert len(predicted) - len(test) == 2 * 2  # one teacher per ratio and seed
     marked = [any("synthmarker" in t for t in texts) for kind, texts in seen if kind == "fit"]
-    assert sum(marked) == 3 * 2 * 2  # augmented, synthetic first and synthetic arms, 2 ratios, 2 seeds
+    assert sum(marked) == 4 * 2 * 2  # augmented, synthetic first, self-labelled and synthetic arms, 2 ratios, 2 seeds
     first, later = [texts for kind, texts in seen if kind == "first pass"], \
         [texts for kind, texts in seen if kind == "later passes"]
     assert len(first) == 4 and all(t.endswith("synthmarker") for texts in first for t in texts)
     assert all(len(texts) == 40 and not any("synthmarker" in t for t in texts) for texts in later)
     sizes = results.set_index(["arm", "ratio", "seed"])["train_rows"]
     assert sizes[("augmented", 2, 0)] == sizes[("repeated", 2, 0)] == sizes[("eda", 2, 0)] == 120
+
+
+def test_self_labelled_rows_carry_the_real_only_models_reading(monkeypatch):
+    """The synthetic rows' targets are the real-only model's predictions; that model is the real arm's."""
+    fits = []
+
+    class ReadsLength:
+        def fit(self, texts, y, validation, aux=None):
+            fits.append((list(texts), list(y)))
+            return self
+
+        def predict(self, texts):
+            return np.array([len(t) % 5 + 1.0 for t in texts])
+
+    monkeypatch.setattr(experiment, "make_learner", lambda *args: ReadsLength())
+    data = review_data()
+    config = ExperimentConfig(sizes=[40], ratios=[2], seeds=1, arms=["augmented", "self-labelled"])
+    results = run_experiment(data, config, progress=False)
+    assert sorted(results["arm"]) == ["augmented", "real", "self-labelled"]
+    assert [len(texts) for texts, _ in fits] == [40, 120, 120]  # the teacher (also the real arm), 2 augmenting arms
+    (texts, given), (same_texts, labels) = fits[1], fits[2]
+    assert texts == same_texts and all(t.endswith("synthmarker") for t in texts[40:])
+    assert labels[:40] == given[:40]  # real rows keep their ratings
+    assert labels[40:] == [len(t) % 5 + 1.0 for t in texts[40:]] != given[40:]
+
+
+def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path):
+    table = make_review_table(rows=400)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table.iloc[:100].assign(text_rating=2.5).to_csv(tmp_path / "s.csv", index=False)
+    overrides = SchemaOverrides.from_sources(roles=["review=text"])
+    data = data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"), overrides, False, None, "text_rating")
+    assert len(data.synthetic) > 50 and (data.synthetic["y"] == 2.5).all()
+    assert not (data.train["y"] == 2.5).any()  # real rows keep their ratings
+    with pytest.raises(UserError, match="--synthetic-target nope: the synthetic rows have no such column"):
+        data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"), overrides, False, None, "nope")
 
 
 @pytest.mark.parametrize("name, options", [
@@ -183,8 +226,8 @@ def test_a_rerun_resumes_from_the_fit_log(tmp_path, monkeypatch):
     lines = log.read_text().splitlines()
     assert len(lines) == 4  # real and augmented for 2 seeds
     log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])  # killed while writing the third fit
-    fitted, original = [], experiment._fit_and_score
-    monkeypatch.setattr(experiment, "_fit_and_score", lambda table, *args: fitted.append(len(table)) or original(table, *args))
+    fitted, original = [], experiment._fitted
+    monkeypatch.setattr(experiment, "_fitted", lambda table, *args: fitted.append(len(table)) or original(table, *args))
     again = run_experiment(data, config, progress=False, log_path=log)
     assert len(fitted) == 2  # the two fits not (fully) logged
     pd.testing.assert_frame_equal(first, again)

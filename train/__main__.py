@@ -21,6 +21,10 @@ def build_parser() -> Parser:
     source.add_argument("--data", metavar="FILE", help="any table with a text column and a target (split 70/15/15)")
     parser.add_argument("--synthetic", metavar="FILE", help="synthetic rows with the same columns (with --run: instead "
                         "of the run's admitted rows, e.g. rows `augment filter` admitted in another mode)")
+    parser.add_argument("--synthetic-target", metavar="COLUMN", help="take the synthetic rows' target from this "
+                        "column, e.g. text_rating: the rating the filter's judge (TF-IDF + ridge fit on the run's "
+                        "real train split) reads in each text, so the learner is taught the judge's reading "
+                        "(distillation) instead of the rating the text was written for")
     parser.add_argument("--target", metavar="COLUMN", help="with --data: the target (default: detected)")
     parser.add_argument("--role", dest="roles", action="append", default=[], metavar="COL=ROLE",
                         help="with --data: set a column's role, e.g. 'review=text' (repeatable)")
@@ -34,7 +38,9 @@ def build_parser() -> Parser:
                         metavar="ARM", help="arms besides real-only (default: all of augmented, synthetic, 'more "
                         "real', repeated, eda); without repeated and eda a gain is reported as not checked against "
                         "the controls. 'synthetic first' (with --learner finetune): the augmented rows in two "
-                        "stages, one pass over the synthetic rows, then the epochs over the real ones")
+                        "stages, one pass over the synthetic rows, then the epochs over the real ones. "
+                        "'self-labelled': the augmented rows, each synthetic row's target replaced by the real-only "
+                        "model's prediction for its text (self-training)")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")
@@ -64,11 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "train")
     if args.run:
-        data = data_from_run(args.run, args.with_fields, args.aux_target, args.synthetic)
+        data = data_from_run(args.run, args.with_fields, args.aux_target, args.synthetic, args.synthetic_target)
         out = Path(args.out or Path(args.run) / "report" / "train")
     else:
         overrides = SchemaOverrides.from_sources(target=args.target, roles=args.roles)
-        data = data_from_table(args.data, args.synthetic, overrides, args.with_fields, args.aux_target)
+        data = data_from_table(args.data, args.synthetic, overrides, args.with_fields, args.aux_target,
+                               args.synthetic_target)
         out = Path(args.out or "train-results")
     config = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,

@@ -31,7 +31,8 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
     return out[(out["text"].str.len() > 0) & out["y"].notna()]
 
 
-def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path: str | None = None) -> Data:
+def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path: str | None = None,
+                  synthetic_target: str | None = None) -> Data:
     """The run's split; its admitted synthetic rows, or those of `synthetic_path`."""
     run = RunDir(path)
     df, schema, split, _ = load_prepared(run)
@@ -43,21 +44,34 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
         augmented = read_table(run.require("augmented.parquet", hint=hint))
         rows = augmented[augmented["is_synthetic"]]
     parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = learning_table(rows, schema, with_fields, aux_target)
+    synthetic = learning_table(_relabelled(rows, schema, synthetic_target), schema, with_fields, aux_target)
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
 def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOverrides, with_fields: bool,
-                    aux_target: str | None) -> Data:
+                    aux_target: str | None, synthetic_target: str | None = None) -> Data:
     df = read_table(path)
     schema = detect_schema(df, overrides)
     _check(schema)
     clean, _ = clean_rows(df, schema)
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = learning_table(read_table(synthetic_path), schema, with_fields, aux_target) if synthetic_path \
-        else parts["train"].iloc[:0]
+    if synthetic_target and not synthetic_path:
+        raise UserError("--synthetic-target needs --synthetic FILE: with --data there are no synthetic rows")
+    synthetic = learning_table(_relabelled(read_table(synthetic_path), schema, synthetic_target), schema, with_fields,
+                               aux_target) if synthetic_path else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+
+
+def _relabelled(rows: pd.DataFrame, schema: Schema, synthetic_target: str | None) -> pd.DataFrame:
+    """The synthetic rows with their target taken from another column, e.g. `text_rating` (the filter
+    judge's reading of the text), when asked."""
+    if not synthetic_target:
+        return rows
+    if synthetic_target not in rows.columns:
+        raise UserError(f"--synthetic-target {synthetic_target}: the synthetic rows have no such column "
+                        "(`augment filter` writes text_rating, its judge's reading of each text)")
+    return rows.assign(**{schema.target: rows[synthetic_target]})
 
 
 def _check(schema: Schema) -> None:

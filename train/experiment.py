@@ -6,6 +6,9 @@ For each real-data size, seed and synthetic:real ratio, one learner is fit on ea
 - augmented: the same real rows + ratio x size synthetic rows, shuffled together;
 - synthetic first (fine-tuned learner only, on request): the same rows in two stages, one pass over
   the synthetic rows and then the epochs over the real rows, so the model ends on real text;
+- self-labelled (on request): the same rows as augmented, each synthetic row's target replaced by
+  the real-only model's prediction for its text (the same learner and seed: self-training, as in
+  Xie et al.'s noisy student), so a row whose text reads unlike its rating teaches no wrong label;
 - synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
 - more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
 - repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
@@ -34,8 +37,8 @@ from train.fitlog import FitLog, data_fingerprint
 from train.learners import FineTuneConfig, make_learner, rmse
 from train.stats import mean_ci, paired_comparison, recovered_fraction
 
-ARMS = ("real", "augmented", "synthetic first", "synthetic", "more real", "repeated", "eda")
-AUGMENTING = ("augmented", "synthetic first")  # the arms that add synthetic rows to the real ones
+ARMS = ("real", "augmented", "synthetic first", "self-labelled", "synthetic", "more real", "repeated", "eda")
+AUGMENTING = ("augmented", "synthetic first", "self-labelled")  # the arms that add synthetic rows to the real ones
 DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
 
 
@@ -78,17 +81,30 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     settings = {k: v for k, v in to_dict(config).items() if k not in ("sizes", "ratios", "seeds", "first_seed", "arms")}
     evaluation = data_fingerprint(validation, test)
 
-    def fit(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> dict:
+    def fit_key(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> str:
         key = {"settings": settings, "train": data_fingerprint(table), "evaluation": evaluation, "seed": seed,
                "processes": world.size}
         if first_pass is not None:  # the same rows in two stages: another fit
             key["first_pass"] = np.flatnonzero(first_pass).tolist()
-        key = value_hash(key)
+        return value_hash(key)
+
+    def fit(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> dict:
+        key = fit_key(table, seed, first_pass)
         scores = log.get(key)
         if scores is None:
-            scores = _fit_and_score(table, validation, test, config, seed, world, first_pass)
+            scores = _scores(_fitted(table, validation, config, seed, world, first_pass), test)
             log.add(key, scores)
         return scores
+
+    def self_labels(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> np.ndarray:
+        """The real-only model's predictions for the synthetic texts; that model's scores are the real arm's."""
+        key = value_hash({"teacher": fit_key(real, seed), "labels for": data_fingerprint(synthetic[["text"]])})
+        if log.get(key) is None:
+            teacher = _fitted(real, validation, config, seed, world)
+            log.add(key, {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()})
+            if log.get(fit_key(real, seed)) is None:  # the same fit as the real arm's: score it once
+                log.add(fit_key(real, seed), _scores(teacher, test))
+        return np.asarray(log.get(key)["labels"], float)
 
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
@@ -113,6 +129,8 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
             synthetic = data.synthetic.sample(extra, random_state=seed)
             arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
             arms["synthetic"] = synthetic
+            if "self-labelled" in config.arms:
+                arms["self-labelled"] = pd.concat([real, synthetic.assign(y=self_labels(real, synthetic, seed))])
         if size + extra <= len(data.train):
             arms["more real"] = data.train.iloc[order[: size + extra]]
         arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
@@ -134,13 +152,16 @@ def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.
     return copies
 
 
-def _fit_and_score(table: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, config: ExperimentConfig,
-                   seed: int, world: World | None = None, first_pass: np.ndarray | None = None) -> dict:
+def _fitted(table: pd.DataFrame, validation: pd.DataFrame, config: ExperimentConfig, seed: int,
+            world: World | None = None, first_pass: np.ndarray | None = None):
     learner = make_learner(config.learner, seed, config.finetune, world)
     aux = table["aux"].to_numpy() if config.aux_target else None
     stages = {"first_pass": first_pass} if first_pass is not None else {}  # only the fine-tuned learner has stages
-    learner.fit(table["text"].tolist(), table["y"].to_numpy(float),
-                (validation["text"].tolist(), validation["y"].to_numpy(float)), aux, **stages)
+    return learner.fit(table["text"].tolist(), table["y"].to_numpy(float),
+                       (validation["text"].tolist(), validation["y"].to_numpy(float)), aux, **stages)
+
+
+def _scores(learner, test: pd.DataFrame) -> dict:
     predicted = learner.predict(test["text"].tolist())
     actual = test["y"].to_numpy(float)
     ranked = np.ptp(predicted) > 0 and np.ptp(actual) > 0  # a constant side has no rank order

@@ -34,9 +34,9 @@ def verdict_lines(summary: list[dict]) -> list[str]:
         if "augmented" in arms:
             line += f", augmented {_versus_real(arms['augmented'])}"
         lines.append(f"{line}: {entry['verdict']}")
-        if "synthetic first" in arms:
-            first = arms["synthetic first"]
-            lines.append(f"  the same rows, synthetic first: {_versus_real(first)}: {first['verdict']}")
+        for arm in AUGMENTING[1:]:
+            if arm in arms:
+                lines.append(f"  the same rows, {arm}: {_versus_real(arms[arm])}: {arms[arm]['verdict']}")
     return lines
 
 
@@ -75,7 +75,7 @@ def _learning_curve(summary: list[dict], path: Path) -> None:
 def _gain(summary: list[dict], path: Path) -> None:
     bars = [(e, arm) for e in summary for arm in AUGMENTING if arm in e["arms"]]
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
-    labels = [f"{e['size']}\n{e['ratio']:g}x" + ("\nsynthetic first" if arm == "synthetic first" else "")
+    labels = [f"{e['size']}\n{e['ratio']:g}x" + ("" if arm == "augmented" else f"\n{arm}")
               for e, arm in bars]
     gains = [e["arms"][arm]["vs_real"] for e, arm in bars]
     verdicts = [e["arms"][arm]["verdict"] for e, arm in bars]
