@@ -200,7 +200,7 @@ def summarize(results: pd.DataFrame) -> list[dict]:
 
 def _verdict(arms: dict, arm: str = "augmented") -> str:
     if arm not in arms:
-        return "not measured (not enough synthetic rows)"
+        return "not measured (the arm was not run, or there were not enough synthetic rows)"
     versus = arms[arm]["vs_real"]["verdict"]
     if versus == "gain":
         controls = [c for c in ("repeated", "eda") if c in arms]
