@@ -50,14 +50,14 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
 
 def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOverrides, with_fields: bool,
                     aux_target: str | None, synthetic_target: str | None = None) -> Data:
+    if synthetic_target and not synthetic_path:
+        raise UserError("--synthetic-target needs --synthetic FILE: with --data there are no synthetic rows")
     df = read_table(path)
     schema = detect_schema(df, overrides)
     _check(schema)
     clean, _ = clean_rows(df, schema)
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    if synthetic_target and not synthetic_path:
-        raise UserError("--synthetic-target needs --synthetic FILE: with --data there are no synthetic rows")
     synthetic = learning_table(_relabelled(read_table(synthetic_path), schema, synthetic_target), schema, with_fields,
                                aux_target) if synthetic_path else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])

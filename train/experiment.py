@@ -98,13 +98,16 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
 
     def self_labels(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> np.ndarray:
         """The real-only model's predictions for the synthetic texts; that model's scores are the real arm's."""
-        key = value_hash({"teacher": fit_key(real, seed), "labels for": data_fingerprint(synthetic[["text"]])})
-        if log.get(key) is None:
+        teacher_key = fit_key(real, seed)
+        key = value_hash({"teacher": teacher_key, "labels for": data_fingerprint(synthetic[["text"]])})
+        labels = log.get(key)
+        if labels is None:
             teacher = _fitted(real, validation, config, seed, world)
-            log.add(key, {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()})
-            if log.get(fit_key(real, seed)) is None:  # the same fit as the real arm's: score it once
-                log.add(fit_key(real, seed), _scores(teacher, test))
-        return np.asarray(log.get(key)["labels"], float)
+            labels = {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()}
+            log.add(key, labels)
+            if log.get(teacher_key) is None:  # the same fit as the real arm's: score it once
+                log.add(teacher_key, _scores(teacher, test))
+        return np.asarray(labels["labels"], float)
 
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
