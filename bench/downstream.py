@@ -26,7 +26,7 @@ from train.learners import FineTuneConfig
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 TARGET = 0.05  # RMSE fall #8 asks for (a quarter of the 0.20 it measured for 1,500 more real rows)
-CONTROLS = ("more real", "repeated", "eda")
+WITHOUT_SYNTHETIC = ("more real", "repeated", "eda")  # the ceiling and the controls
 
 
 def main() -> None:
@@ -67,8 +67,8 @@ def render(sets: list[dict], command: str) -> str:
               f"RMSE minus the arm's, paired across seeds. Target: an improvement of at least {TARGET} with the "
               "95% CI above zero."), "",
              ("| synthetic rows | real rows | synthetic:real | arm | real-only RMSE | arm RMSE (95% CI) | "
-              "improvement (95% CI) | p | verdict | target met |"),
-             "| --- | ---: | ---: | --- | ---: | --- | --- | ---: | --- | --- |"]
+              "improvement (95% CI) | p | beyond repeated (95% CI) | verdict | target met |"),
+             "| --- | ---: | ---: | --- | ---: | --- | --- | ---: | --- | --- | --- |"]
     for item in sets:
         for entry in item["summary"]:
             real = entry["arms"]["real"]
@@ -80,9 +80,9 @@ def render(sets: list[dict], command: str) -> str:
                 lines.append(
                     f"| `{item['synthetic']}` ({item['synthetic_rows']:,}) | {entry['size']:,} | {entry['ratio']:g} | "
                     f"{arm} | {real['rmse']:.3f} | {a['rmse']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}] | "
-                    f"{vs['improvement']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}] | {vs['p_value']:.2g} | "
+                    f"{_interval(vs)} | {vs['p_value']:.2g} | {_interval(a['vs_controls'].get('repeated'))} | "
                     f"{a['verdict']} | {'yes' if met else 'no'} |")
-    controls = [(entry, arm) for entry in sets[0]["summary"] for arm in CONTROLS if arm in entry["arms"]]
+    controls = [(entry, arm) for entry in sets[0]["summary"] for arm in WITHOUT_SYNTHETIC if arm in entry["arms"]]
     if controls:  # no synthetic rows: the same fits for every set, shown once
         lines += ["", "The ceiling and the controls (no synthetic rows):", "",
                   "| real rows | synthetic:real | arm | train rows | RMSE (95% CI) | improvement over real-only (95% CI) |",
@@ -90,8 +90,7 @@ def render(sets: list[dict], command: str) -> str:
         for entry, arm in controls:
             a, vs = entry["arms"][arm], entry["arms"][arm]["vs_real"]
             lines.append(f"| {entry['size']:,} | {entry['ratio']:g} | {arm} | {a['train_rows']:,} | {a['rmse']:.3f} "
-                         f"[{a['ci_low']:.3f}, {a['ci_high']:.3f}] | {vs['improvement']:+.3f} "
-                         f"[{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}] |")
+                         f"[{a['ci_low']:.3f}, {a['ci_high']:.3f}] | {_interval(vs)} |")
         lines.append("")
         for item in sets:
             for entry in item["summary"]:
@@ -104,6 +103,13 @@ def render(sets: list[dict], command: str) -> str:
         for key, scores in item["per_seed"].items():
             lines.append(f"- `{item['synthetic']}` {key}: {', '.join(f'{s:.3f}' for s in scores)}")
     return "\n".join(lines) + "\n"
+
+
+def _interval(comparison: dict | None) -> str:
+    """An improvement and its 95% CI, or a dash where the arm it is measured against did not run."""
+    if comparison is None:
+        return "-"
+    return f"{comparison['improvement']:+.3f} [{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}]"
 
 
 if __name__ == "__main__":

@@ -34,16 +34,25 @@ def verdict_lines(summary: list[dict]) -> list[str]:
         if "augmented" in arms:
             line += f", augmented {_versus_real(arms['augmented'])}"
         lines.append(f"{line}: {entry['verdict']}")
+        lines += _versus_controls(arms, "augmented")
         for arm in AUGMENTING[1:]:
             if arm in arms:
                 lines.append(f"  the same rows, {arm}: {_versus_real(arms[arm])}: {arms[arm]['verdict']}")
+                lines += _versus_controls(arms, arm)
     return lines
 
 
 def _versus_real(arm: dict) -> str:
-    vs = arm["vs_real"]
-    return (f"{arm['rmse']:.3f} (improvement {vs['improvement']:+.3f}, "
-            f"95% CI [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p={vs['p_value']:.3g})")
+    return f"{arm['rmse']:.3f} ({_improvement(arm['vs_real'])})"
+
+
+def _versus_controls(arms: dict, arm: str) -> list[str]:
+    controls = arms.get(arm, {}).get("vs_controls", {})
+    return [f"    {arm} beyond {control}: {_improvement(vs)}" for control, vs in controls.items()]
+
+
+def _improvement(vs: dict) -> str:
+    return f"improvement {vs['improvement']:+.3f}, 95% CI [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}], p={vs['p_value']:.3g}"
 
 
 def _learning_curve(summary: list[dict], path: Path) -> None:
