@@ -2,6 +2,7 @@
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pandas.util import hash_pandas_object
 from augment import sample
 from augment.data import read_table
 from augment.pipeline import SynthesisConfig, synthesis_inputs
-from augment.runs import RunDir
+from augment.runs import RunDir, staging_folder, write_json
 from augment.split import load_split
 from augment.text.generate import GenerationConfig
 
@@ -79,3 +80,15 @@ def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv, monkeypatch):
     assert RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
     monkeypatch.setattr(sample, "generation_config", lambda **_: GenerationConfig(repetition_penalty=1.3))
     assert not RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
+
+
+def test_outputs_get_the_mode_a_plain_write_would(tmp_path):
+    """Atomic writes stage in owner-only temporary files; what lands must be readable as the umask allows."""
+    old = os.umask(0o027)
+    try:
+        write_json(tmp_path / "out.json", {"a": 1})
+        folder = staging_folder(tmp_path, ".staging-")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750

@@ -187,6 +187,11 @@ def test_bad_experiment_settings_are_user_errors():
     with pytest.raises(UserError, match="only --learner finetune"):
         run_experiment(data, ExperimentConfig(sizes=[40], ratios=[1], seeds=1, arms=["synthetic first"]),
                        progress=False)
+    for settings, message in (({"sizes": [0]}, "at least 2 real train rows"), ({"ratios": [1, -1]}, "negative"),
+                              ({"seeds": -1}, "nothing to run"), ({"arms": ["mixup"]}, "unknown")):
+        with pytest.raises(UserError, match=message):
+            run_experiment(data, ExperimentConfig(**{"sizes": [40], "ratios": [1], "seeds": 1} | settings),
+                           progress=False)
 
 
 def test_length_grouped_batches_cover_each_row_once_and_pad_less():

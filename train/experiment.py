@@ -111,17 +111,9 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
                 log.add(teacher_key, _scores(teacher, test))
         return np.asarray(labels["labels"], float)
 
+    _check(config, data)
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
-    if not plan:
-        raise UserError("nothing to run: give at least one --sizes, --ratios and --seeds")
-    unknown = sorted(set(config.arms) - set(ARMS[1:]))
-    if unknown:
-        raise UserError(f"--arms {', '.join(unknown)}: unknown; choose from {', '.join(ARMS[1:])}")
-    if max(config.sizes) > len(data.train):
-        raise UserError(f"--sizes {max(config.sizes)}: the real train split has only {len(data.train)} rows")
-    if "synthetic first" in config.arms and config.learner != "finetune":
-        raise UserError("--arms 'synthetic first' trains in two stages, which only --learner finetune does")
     rows = []
     bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
@@ -149,6 +141,23 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
                              **fit(table, seed, first_pass)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
+
+
+def _check(config: ExperimentConfig, data: Data) -> None:
+    """Refuse settings that cannot run before the first fit, with the flag to change."""
+    if not (config.sizes and config.ratios and config.seeds > 0):
+        raise UserError("nothing to run: give at least one --sizes, --ratios and --seeds")
+    if min(config.sizes) < 2:
+        raise UserError(f"--sizes {min(config.sizes)}: a learner needs at least 2 real train rows")
+    if min(config.ratios) < 0:
+        raise UserError(f"--ratios {min(config.ratios):g}: synthetic rows per real row cannot be negative")
+    unknown = sorted(set(config.arms) - set(ARMS[1:]))
+    if unknown:
+        raise UserError(f"--arms {', '.join(unknown)}: unknown; choose from {', '.join(ARMS[1:])}")
+    if max(config.sizes) > len(data.train):
+        raise UserError(f"--sizes {max(config.sizes)}: the real train split has only {len(data.train)} rows")
+    if "synthetic first" in config.arms and config.learner != "finetune":
+        raise UserError("--arms 'synthetic first' trains in two stages, which only --learner finetune does")
 
 
 def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.DataFrame:

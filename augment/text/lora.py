@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from tqdm.auto import tqdm
 
 from augment.distributed import World
 from augment.errors import UserError
-from augment.runs import read_json, value_hash, write_json
+from augment.runs import read_json, staging_folder, value_hash, write_json
 from augment.text.generate import real_text_facts
 from augment.text.models import DEFAULT_LM, load_lm
 from augment.text.prompts import PromptTemplate
@@ -293,7 +292,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
 def _save_adapter(model, tokenizer, template: PromptTemplate, config: TextConfig, facts: dict,
                   out: Path) -> None:
     """Adapter, tokenizer and template written to a staging folder, then renamed to OUT/adapter."""
-    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out))
+    staging = staging_folder(out, ".adapter-")
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
@@ -312,7 +311,7 @@ def _checkpoint(folder: Path, model, optimizer, config: TextConfig, result: FitR
                 rng_states: list[torch.Tensor]) -> None:
     from peft import get_peft_model_state_dict
 
-    staging = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=folder.parent))
+    staging = staging_folder(folder.parent, ".checkpoint-")
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()},
                   str(staging / "adapter.safetensors"))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from augment.errors import UserError
+from augment.runs import staging_folder
 
 DEFAULT_LM = "smollm2-135m"
 DEFAULT_ENCODER = "minilm-l6"
@@ -61,7 +61,7 @@ def _convert_gguf(source: Path, target: Path) -> None:
         del model.config.quantization_config
     model.is_quantized = False
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    staging = staging_folder(target.parent, ".convert-")
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
