@@ -6,6 +6,7 @@ A user's mistake (UserError) prints one line on stderr and exits with status 2, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -58,6 +59,9 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, sect
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    # Our bars show the long work; Hugging Face's "Loading weights" bar at every model load only
+    # clutters the terminal. Read once when transformers is first imported, so set before `main`.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return main(argv)
     except UserError as exc:
