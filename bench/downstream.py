@@ -5,7 +5,7 @@ real-only, with a 95% CI above zero over 5 seeds?
 Each set of synthetic rows (e.g. the discriminator's top half, or the rows whose text reads like
 real text of their rating) goes through the same protocol as `python -m train` (`train.experiment`),
 with one log of finished fits shared by every set, so the real-only fits are made once and a rerun
-refits nothing (a killed run resumes). Writes reports/downstream_benchmark.{md,json}.
+refits nothing (a killed run resumes). Writes reports/downstream_benchmark.{md,json} (or --name).
 
     python bench/downstream.py --run runs/full2 --synthetic runs/full2-top.parquet runs/full2-consistent.parquet
 """
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(AUGMENTING))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--log", default=str(REPORTS / "downstream" / "fits.jsonl"), help="finished fits (shared)")
+    parser.add_argument("--name", default="downstream_benchmark", help="writes reports/NAME.md and NAME.json")
     args = parser.parse_args()
     config = ExperimentConfig(sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, learner="finetune",
                               arms=args.arms, finetune=FineTuneConfig(epochs=args.epochs))
@@ -49,10 +50,10 @@ def main() -> None:
         sets.append({"synthetic": path, "synthetic_rows": len(data.synthetic), "summary": summarize(results),
                      "per_seed": per_seed(results)})
     command = "python bench/downstream.py " + shlex.join(sys.argv[1:])
-    write_json(REPORTS / "downstream_benchmark.json",
+    write_json(REPORTS / f"{args.name}.json",
                {"command": command, "target": TARGET, "sets": sets, "versions": package_versions()})
-    write_text(REPORTS / "downstream_benchmark.md", render(sets, command))
-    print(REPORTS / "downstream_benchmark.md")
+    write_text(REPORTS / f"{args.name}.md", render(sets, command))
+    print(REPORTS / f"{args.name}.md")
 
 
 def per_seed(results) -> dict:
