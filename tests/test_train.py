@@ -148,6 +148,9 @@ def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path
     assert not (data.train["y"] == 2.5).any()  # real rows keep their ratings
     with pytest.raises(UserError, match="--synthetic-target nope: the synthetic rows have no such column"):
         data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"), overrides, False, None, "nope")
+    table.iloc[:100].drop(columns=["review"]).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(UserError, match="other.csv: the synthetic rows lack review, which the learner reads"):
+        data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "other.csv"), overrides, False, None)
 
 
 @pytest.mark.parametrize("name, options", [

@@ -38,13 +38,14 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
     df, schema, split, _ = load_prepared(run)
     _check(schema)
     if synthetic_path:
-        rows = read_table(synthetic_path)
+        rows, source = read_table(synthetic_path), synthetic_path
     else:
         hint = "run `python -m augment run DATA --out RUN` first"
-        augmented = read_table(run.require("augmented.parquet", hint=hint))
+        source = run.require("augmented.parquet", hint=hint)
+        augmented = read_table(source)
         rows = augmented[augmented["is_synthetic"]]
     parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = learning_table(_relabelled(rows, schema, synthetic_target), schema, with_fields, aux_target)
+    synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target)
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
@@ -58,9 +59,21 @@ def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOver
     clean, _ = clean_rows(df, schema)
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = learning_table(_relabelled(read_table(synthetic_path), schema, synthetic_target), schema, with_fields,
-                               aux_target) if synthetic_path else parts["train"].iloc[:0]
+    synthetic = _synthetic_table(read_table(synthetic_path), synthetic_path, schema, with_fields, aux_target,
+                                 synthetic_target) if synthetic_path else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+
+
+def _synthetic_table(rows: pd.DataFrame, source, schema: Schema, with_fields: bool, aux_target: str | None,
+                     synthetic_target: str | None) -> pd.DataFrame:
+    """The learning table of the synthetic rows, which must carry every column the learner reads."""
+    rows = _relabelled(rows, schema, synthetic_target)
+    fields = PromptTemplate.from_schema(schema).fields if with_fields else []
+    missing = [c for c in [*schema.text_columns, schema.target, *fields] if c not in rows.columns]
+    if missing:
+        raise UserError(f"{source}: the synthetic rows lack {', '.join(missing)}, which the learner reads; "
+                        "give rows with the real table's columns")
+    return learning_table(rows, schema, with_fields, aux_target)
 
 
 def _relabelled(rows: pd.DataFrame, schema: Schema, synthetic_target: str | None) -> pd.DataFrame:
