@@ -1,6 +1,7 @@
 """What the three command-line tools share: the error contract and `--config FILE` (TOML).
 
-A user's mistake (UserError) prints one line on stderr and exits with status 2, never a traceback.
+A user's mistake (UserError, or a path that cannot be read or written) prints one line on stderr
+and exits with status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         return main(argv)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a bug, keep its traceback
+            raise
+        sys.stderr.write(f"error: {exc.filename}: {exc.strerror or exc}; check the path and its permissions\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; rerun the same command to continue from the last finished stage\n")

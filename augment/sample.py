@@ -117,6 +117,7 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     out = Path(out)
     sampler = RunSampler(run, with_text, precision, world.device, chunk_rows, guidance)
     sizes = sampler.chunk_sizes(n)
+    sampler.gan.check_conditions(conditions or {}, balance)  # before the bar and the part files
     key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
                       "balance": balance, "with_text": with_text, "chunk_rows": sampler.chunk_rows,
                       "generation": asdict(sampler.generation) if with_text else None})  # holds the precision

@@ -49,6 +49,13 @@ def test_inspect_json_and_write_schema(tmp_path, capsys, behavior_csv):
     assert json.loads((tmp_path / "s.json").read_text()) == report["schema"]
 
 
+def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, capsys, behavior_csv):
+    (tmp_path / "a-file").write_text("")
+    assert cli("inspect", behavior_csv, "--write-schema", tmp_path / "a-file" / "s.json") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'a-file'}: ") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     "argv, culprit",
     [

@@ -226,13 +226,12 @@ class TabularGAN:
         if n < 1:
             raise UserError(f"--rows {n}: must be at least 1")
         conditions = conditions or {}
-        self._check_condition_columns(conditions, balance)
+        self.check_conditions(conditions, balance)
         rng = np.random.default_rng(seed)
         device = next(self.generator.parameters()).device
         noise_gen = torch.Generator(device).manual_seed(seed)
         spans = self.transformer.spans
         discrete_conditions = {k: v for k, v in conditions.items() if k in self.plan.discrete}
-        self.sampler.resolve(discrete_conditions)  # unknown values fail before any work
         parts = []
         self.generator.eval()
         for start in range(0, n, SAMPLE_CHUNK):
@@ -255,12 +254,14 @@ class TabularGAN:
             parts.append(rows)
         return self._typed(pd.concat(parts, ignore_index=True)[self.plan.output])
 
-    def _check_condition_columns(self, conditions: dict[str, object], balance: str | None) -> None:
+    def check_conditions(self, conditions: dict[str, object], balance: str | None = None) -> None:
+        """A UserError for a column that cannot be conditioned on or a value it never takes, before any work."""
         for name in [*conditions, *([balance] if balance else [])]:
             if name not in self.plan.discrete:
                 flag = "--balance" if name == balance else "--condition"
                 valid = ", ".join(self.plan.discrete) or "(none)"
                 raise UserError(f"{flag} {name}: not a column that can be conditioned on; discrete columns: {valid}")
+        self.sampler.resolve(conditions)
 
     def _typed(self, df: pd.DataFrame) -> pd.DataFrame:
         for name in df.columns:
