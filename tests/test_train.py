@@ -151,6 +151,8 @@ def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path
     table.iloc[:100].drop(columns=["review"]).to_csv(tmp_path / "other.csv", index=False)
     with pytest.raises(UserError, match="other.csv: the synthetic rows lack review, which the learner reads"):
         data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "other.csv"), overrides, False, None)
+    with pytest.raises(UserError, match="--aux-target age: must be binary"):
+        data_from_table(str(tmp_path / "t.csv"), None, overrides, False, "age")
 
 
 @pytest.mark.parametrize("name, options", [

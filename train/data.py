@@ -27,6 +27,9 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
     if aux_target:
         if aux_target not in df.columns:
             raise UserError(f"--aux-target {aux_target}: no such column")
+        levels = df[aux_target].dropna().nunique()
+        if levels > 2:
+            raise UserError(f"--aux-target {aux_target}: must be binary (yes/no, 1/0), but it takes {levels} values")
         out["aux"] = df[aux_target].map(lambda v: float(v in (True, 1, "1", "true", "yes")) if pd.notna(v) else 0.0)
     return out[(out["text"].str.len() > 0) & out["y"].notna()]
 
