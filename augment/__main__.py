@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from augment.cli import Parser, add_common, apply_config, run_cli
+from augment.cli import Parser, add_common, apply_config, positive_int, run_cli
 from augment.errors import UserError
 
 DATA_HELP = "a CSV, Parquet or JSONL file, or a built-in dataset name (womens-clothing)"
@@ -71,14 +71,14 @@ def add_fit_flags(parser: Parser) -> None:
     parser.add_argument("data", metavar="DATA", help=DATA_HELP)
     parser.add_argument("--out", required=True, metavar="RUN", help="run directory (created; reruns resume)")
     parser.add_argument("--group-by", metavar="COLUMN", help="keep each value of COLUMN (a user or item) in one split")
-    parser.add_argument("--train-rows", type=int, metavar="N", help="fit and select every model on only N rows of "
+    parser.add_argument("--train-rows", type=positive_int, metavar="N", help="fit and select every model on only N rows of "
                         "the train split and a validation split in proportion (15:70), as a user with N labelled "
                         "rows would; the test split stays whole, so results compare with a run on the full split")
     parser.add_argument("--profile", choices=["quick", "full"], default="quick",
                         help="quick: at most 60 GAN epochs, 120 LoRA steps (default); full: 300 epochs, 600 steps")
-    parser.add_argument("--epochs", type=int, metavar="N", help="most GAN epochs (default: from --profile); "
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="most GAN epochs (default: from --profile); "
                         "the epoch with the best validation quality is kept")
-    parser.add_argument("--text-steps", type=int, metavar="N", help="LoRA steps of the text LM (default: from "
+    parser.add_argument("--text-steps", type=positive_int, metavar="N", help="LoRA steps of the text LM (default: from "
                         "--profile: 120 quick, 600 full); the step with the best validation perplexity is kept")
     parser.add_argument("--init-from", metavar="RUN", help="warm-start both generators from an earlier run "
                         "(its encoding and weights; same columns)")
@@ -112,14 +112,14 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
     p = sub["sample"] = commands.add_parser("sample", help="draw synthetic rows from a fitted run")
     p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--rows", required=True, type=int, metavar="N")
+    p.add_argument("--rows", required=True, type=positive_int, metavar="N")
     p.add_argument("--condition", action="append", default=[], metavar="COL=VALUE", help="fix a column (repeatable)")
     p.add_argument("--balance", metavar="COL", help="draw COL's values uniformly")
     p.add_argument("--with-text", action="store_true", help="also write the text columns with the fitted LM")
     add_guidance_flag(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output table (.parquet, .csv or .jsonl); written "
                    "in chunks through FILE.parts/, so a killed run resumes and memory stays flat")
-    p.add_argument("--chunk-rows", type=int, metavar="N", help="rows per chunk, the unit of work shared out under "
+    p.add_argument("--chunk-rows", type=positive_int, metavar="N", help="rows per chunk, the unit of work shared out under "
                    "torchrun (default 5000, 500 with text); the rows depend on it, not on the number of processes")
     add_device_flag(p)
     add_common(p)
@@ -133,13 +133,13 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
                    "fraction, or none (checks only)")
     add_rating_gap_flag(p)
     p.add_argument("--all", action="store_true", help="write every row, with its reject reason")
-    p.add_argument("--chunk-rows", type=int, default=20_000, metavar="N", help="rows scored at a time, the unit of "
+    p.add_argument("--chunk-rows", type=positive_int, default=20_000, metavar="N", help="rows scored at a time, the unit of "
                    "work shared out under torchrun (default 20000)")
     add_device_flag(p)
     add_common(p)
 
     p = sub["run"] = commands.add_parser("run", help="the whole job: fit, sample, write text, filter, report")
-    p.add_argument("--rows", type=int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
+    p.add_argument("--rows", type=positive_int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
     p.add_argument("--filter", choices=["rejection", "threshold", "top", "none"], default="rejection",
                    help="admission mode of the quality filter (default: discriminator rejection sampling)")
     add_rating_gap_flag(p)
@@ -214,13 +214,13 @@ def cmd_run(args) -> int:
     world = _world(args)
     if world.size > 1:
         raise UserError("`run` is one process; under torchrun, launch `fit`, `sample` and `filter` instead")
+    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, max_rating_gap=args.max_rating_gap,
+                                guidance=args.guidance)
     run = prepare(args.data, args.out, _prepare_config(args))
     fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from, world)
     _, schema, _, _ = load_prepared(run)
     if schema.text_columns:
         fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
-    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, max_rating_gap=args.max_rating_gap,
-                                guidance=args.guidance)
     outcome = synthesize(run, synthesis, args.seed, world.device)
     report = report_run(run, args.seed)
     admitted = read_table(run.file("augmented.parquet"))

@@ -59,6 +59,17 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, sect
     return args
 
 
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1 (rows, epochs, steps, seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     # Our bars show the long work; Hugging Face's "Loading weights" bar at every model load only
     # clutters the terminal. Read once when transformers is first imported, so set before `main`.

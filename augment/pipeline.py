@@ -229,6 +229,10 @@ class SynthesisConfig:
     max_rating_gap: float = 2.0  # the filter's rating_contradiction check, in stars
     guidance: float | None = None  # how hard the text is pushed toward its rating (None: the text generator's default)
 
+    def __post_init__(self):
+        if self.rows < 1:  # refused before any stage is fit
+            raise UserError(f"--rows {self.rows}: must be at least 1")
+
 
 def synthesis_inputs(run: RunDir, config: SynthesisConfig, seed: int) -> str:
     """What the synthesized rows depend on: the fitted stages, the settings (text generation's too), the seed."""

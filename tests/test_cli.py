@@ -7,6 +7,8 @@ import pytest
 
 from augment.__main__ import main
 from augment.cli import run_cli
+from augment.errors import UserError
+from augment.pipeline import SynthesisConfig
 from augment.runs import RunDir
 
 
@@ -68,6 +70,16 @@ def test_an_output_path_that_cannot_be_written_is_one_line(tmp_path, capsys, beh
 def test_bad_flags(behavior_csv, capsys, argv, culprit):
     assert cli("inspect", behavior_csv, *argv) == 2
     assert culprit in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--rows", "--epochs", "--text-steps", "--train-rows"])
+def test_run_refuses_counts_below_one_before_fitting_anything(tmp_path, behavior_csv, capsys, flag):
+    with pytest.raises(SystemExit) as usage:
+        cli("run", behavior_csv, "--out", tmp_path / "run", flag, 0)
+    assert usage.value.code == 2 and f"argument {flag}: 0: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match="--rows 0: must be at least 1"):  # for callers of the library too
+        SynthesisConfig(rows=0)
 
 
 def test_fit_prepare_writes_run_and_resumes(tmp_path, behavior_csv, capsys):

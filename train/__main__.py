@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from augment.cli import Parser, add_common, apply_config, run_cli
+from augment.cli import Parser, add_common, apply_config, positive_int, run_cli
 
 
 def build_parser() -> Parser:
@@ -33,7 +33,7 @@ def build_parser() -> Parser:
                         help="real train rows per setting (default: 250 500 1000 2000)")
     parser.add_argument("--ratios", type=float, nargs="+", default=[1.0, 3.0], metavar="R",
                         help="synthetic rows per real row (default: 1 3)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per setting (default 5): --seed, --seed+1, ...")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per setting (default 5): --seed, --seed+1, ...")
     parser.add_argument("--arms", nargs="+", default=["augmented", "synthetic", "more real", "repeated", "eda"],
                         metavar="ARM", help="arms besides real-only (default: all of augmented, synthetic, 'more "
                         "real', repeated, eda); without repeated and eda a gain is reported as not checked against "
@@ -44,7 +44,7 @@ def build_parser() -> Parser:
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")
-    parser.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs; the best validation epoch is kept")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="fine-tuning epochs; the best validation epoch is kept")
     parser.add_argument("--aux-target", metavar="COLUMN", help="multi-task: a binary auxiliary target "
                         "(e.g. 'Recommended IND')")
     parser.add_argument("--fgm", type=float, default=0.0, metavar="EPS", help="adversarial training on word "
