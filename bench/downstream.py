@@ -33,6 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/full2", help="the run whose split is used")
     parser.add_argument("--synthetic", nargs="+", required=True, metavar="FILE", help="sets of synthetic rows")
+    parser.add_argument("--synthetic-target", metavar="COLUMN", help="the synthetic rows' target from this column, "
+                        "e.g. text_rating (distillation of the filter's judge; see `python -m train --help`)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500])
     parser.add_argument("--ratios", type=float, nargs="+", default=[3.0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -45,7 +47,7 @@ def main() -> None:
                               arms=args.arms, finetune=FineTuneConfig(epochs=args.epochs))
     sets = []
     for path in args.synthetic:
-        data = data_from_run(args.run, False, None, path)
+        data = data_from_run(args.run, False, None, path, args.synthetic_target)
         results = run_experiment(data, config, log_path=args.log)
         sets.append({"synthetic": path, "synthetic_rows": len(data.synthetic), "summary": summarize(results),
                      "per_seed": per_seed(results)})
