@@ -48,7 +48,7 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
         augmented = read_table(source)
         rows = augmented[augmented["is_synthetic"]]
     parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target)
+    synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target, parts["train"])
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
@@ -63,14 +63,14 @@ def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOver
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
     synthetic = _synthetic_table(read_table(synthetic_path), synthetic_path, schema, with_fields, aux_target,
-                                 synthetic_target) if synthetic_path else parts["train"].iloc[:0]
+                                 synthetic_target, parts["train"]) if synthetic_path else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
 def _synthetic_table(rows: pd.DataFrame, source, schema: Schema, with_fields: bool, aux_target: str | None,
-                     synthetic_target: str | None) -> pd.DataFrame:
+                     synthetic_target: str | None, real_train: pd.DataFrame) -> pd.DataFrame:
     """The learning table of the synthetic rows, which must carry every column the learner reads."""
-    rows = _relabelled(rows, schema, synthetic_target)
+    rows = _relabelled(rows, schema, synthetic_target, (real_train["y"].min(), real_train["y"].max()))
     fields = PromptTemplate.from_schema(schema).fields if with_fields else []
     missing = [c for c in [*schema.text_columns, schema.target, *fields] if c not in rows.columns]
     if missing:
@@ -79,15 +79,17 @@ def _synthetic_table(rows: pd.DataFrame, source, schema: Schema, with_fields: bo
     return learning_table(rows, schema, with_fields, aux_target)
 
 
-def _relabelled(rows: pd.DataFrame, schema: Schema, synthetic_target: str | None) -> pd.DataFrame:
+def _relabelled(rows: pd.DataFrame, schema: Schema, synthetic_target: str | None,
+                target_range: tuple[float, float]) -> pd.DataFrame:
     """The synthetic rows with their target taken from another column, e.g. `text_rating` (the filter
-    judge's reading of the text), when asked."""
+    judge's reading of the text), when asked; clipped to the real train target's range, since a
+    reading of 5.6 stars is at best a 5."""
     if not synthetic_target:
         return rows
     if synthetic_target not in rows.columns:
         raise UserError(f"--synthetic-target {synthetic_target}: the synthetic rows have no such column "
                         "(`augment filter` writes text_rating, its judge's reading of each text)")
-    return rows.assign(**{schema.target: rows[synthetic_target]})
+    return rows.assign(**{schema.target: pd.to_numeric(rows[synthetic_target], errors="coerce").clip(*target_range)})
 
 
 def _check(schema: Schema) -> None:
