@@ -23,8 +23,8 @@ def build_parser() -> Parser:
                         "of the run's admitted rows, e.g. rows `augment filter` admitted in another mode)")
     parser.add_argument("--synthetic-target", metavar="COLUMN", help="take the synthetic rows' target from this "
                         "column, e.g. text_rating: the rating the filter's judge (TF-IDF + ridge fit on the run's "
-                        "real train split) reads in each text, so the learner is taught the judge's reading "
-                        "(distillation) instead of the rating the text was written for")
+                        "real train split) reads in each text, clipped to the real target's range, so the learner is "
+                        "taught the judge's reading (distillation) instead of the rating the text was written for")
     parser.add_argument("--target", metavar="COLUMN", help="with --data: the target (default: detected)")
     parser.add_argument("--role", dest="roles", action="append", default=[], metavar="COL=ROLE",
                         help="with --data: set a column's role, e.g. 'review=text' (repeatable)")

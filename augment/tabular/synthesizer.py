@@ -231,12 +231,11 @@ class TabularGAN:
         device = next(self.generator.parameters()).device
         noise_gen = torch.Generator(device).manual_seed(seed)
         spans = self.transformer.spans
-        discrete_conditions = {k: v for k, v in conditions.items() if k in self.plan.discrete}
         parts = []
         self.generator.eval()
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
-            cond_np, mask_np, codes = self.sampler.sample_conditions(size, discrete_conditions, balance, rng)
+            cond_np, mask_np, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
             with torch.no_grad():
                 noise = torch.randn(size, self.config.noise_dim, generator=noise_gen, device=device)
                 raw = self.generator(noise, torch.from_numpy(cond_np).to(device))
@@ -244,7 +243,7 @@ class TabularGAN:
             rows = self.transformer.inverse_transform(out)
             # The generator is trained to honour conditions; setting them makes the count exact.
             for j, column in enumerate(self.sampler.columns):
-                forced = mask_np[:, j] & ((column.name in discrete_conditions) | (column.name == balance))
+                forced = mask_np[:, j] & ((column.name in conditions) | (column.name == balance))
                 if forced.any():
                     rows.loc[forced, column.name] = pd.Series(
                         [column.categories[c] for c in codes[forced, j]], index=rows.index[forced], dtype=object
