@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from augment.cli import positive_int
 from augment.runs import package_versions, write_json, write_text
 from train.data import data_from_run
 from train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
@@ -37,20 +38,22 @@ def main() -> None:
                         "e.g. text_rating (distillation of the filter's judge; see `python -m train --help`)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500])
     parser.add_argument("--ratios", type=float, nargs="+", default=[3.0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="the first seed: seeds --seed, --seed+1, ... (a second "
+                        "seed set asks whether a figure holds)")
     parser.add_argument("--arms", nargs="+", default=list(AUGMENTING))
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=3)
     parser.add_argument("--log", default=str(REPORTS / "downstream" / "fits.jsonl"), help="finished fits (shared)")
     parser.add_argument("--name", default="downstream_benchmark", help="writes reports/NAME.md and NAME.json")
     args = parser.parse_args()
-    config = ExperimentConfig(sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, learner="finetune",
-                              arms=args.arms, finetune=FineTuneConfig(epochs=args.epochs))
+    config = ExperimentConfig(sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed,
+                              learner="finetune", arms=args.arms, finetune=FineTuneConfig(epochs=args.epochs))
     sets = []
     for path in args.synthetic:
         data = data_from_run(args.run, False, None, path, args.synthetic_target)
         results = run_experiment(data, config, log_path=args.log)
         sets.append({"synthetic": path, "synthetic_rows": len(data.synthetic), "summary": summarize(results),
-                     "per_seed": per_seed(results)})
+                     "seeds": sorted(results["seed"].unique().tolist()), "per_seed": per_seed(results)})
     command = "python bench/downstream.py " + shlex.join(sys.argv[1:])
     write_json(REPORTS / f"{args.name}.json",
                {"command": command, "target": TARGET, "sets": sets, "versions": package_versions()})
@@ -101,11 +104,16 @@ def render(sets: list[dict], command: str) -> str:
                     lines.append(f"- `{item['synthetic']}`, {entry['size']:,} real rows, {entry['ratio']:g}x: the "
                                  f"augmented arm recovers {entry['recovered_fraction_of_real_gain']:.0%} of the gain "
                                  "that the same number of extra real rows gives")
-    lines += ["", "Per seed (RMSE, seeds in order):", ""]
+    lines += ["", f"Per seed (RMSE, seeds {_seed_range(sets)}):", ""]
     for item in sets:
         for key, scores in item["per_seed"].items():
             lines.append(f"- `{item['synthetic']}` {key}: {', '.join(f'{s:.3f}' for s in scores)}")
     return "\n".join(lines) + "\n"
+
+
+def _seed_range(sets: list[dict]) -> str:
+    seeds = sets[0]["seeds"]
+    return f"{seeds[0]} to {seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
 def _interval(comparison: dict | None) -> str:
