@@ -210,6 +210,7 @@ def cmd_run(args) -> int:
         report_run,
         synthesize,
     )
+    from evaluate.report import MIN_ROWS
 
     world = _world(args)
     if world.size > 1:
@@ -230,7 +231,11 @@ def cmd_run(args) -> int:
     print(f"  every generated row, scores and reject reasons: {run.file('synthetic_all.parquet')}")
     print(f"  generated {outcome['generated']}, admitted {outcome['admitted']} "
           f"({outcome['acceptance_rate']:.0%}); outcomes: {outcome['outcomes']}")
-    print(f"  fidelity report vs the real test split: {report / 'report.html'}")
+    if report:
+        print(f"  fidelity report vs the real test split: {report / 'report.html'}")
+    else:
+        print(f"  fidelity report: not written, {admitted['is_synthetic'].sum()} synthetic rows are too few to measure "
+              f"(it needs {MIN_ROWS}; ask for more with --rows)")
     print(f"  manifest: {run.manifest_path}")
     return 0
 

@@ -26,6 +26,7 @@ from evaluate.tabular import detection_auc, level_keys, numeric_values, quality
 from evaluate.text import measure_text
 
 PASS_QUALITY, PASS_DETECTION, PASS_DCR = 0.8, 0.7, 1.0
+MIN_ROWS = 10  # five detection folds of each table; two halves of the real one for the floors
 
 
 def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
@@ -38,12 +39,16 @@ def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
 
 
 def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> None:
-    if synthetic.empty:
-        raise UserError("the synthetic table has no rows")
     missing = [c for c in schema.names if c not in synthetic.columns]
     extra = [c for c in synthetic.columns if c not in real.columns and c != "is_synthetic"]
     if missing or extra:
         raise UserError(f"real and synthetic columns differ: missing in synthetic {missing}, not in real {extra}")
+
+
+def check_rows(tables: dict[str, pd.DataFrame]) -> None:
+    for name, table in tables.items():
+        if len(table) < MIN_ROWS:
+            raise UserError(f"the {name} table has {len(table)} usable rows; the report needs at least {MIN_ROWS}")
 
 
 def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: int = 0,
@@ -57,11 +62,13 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
     unbounded = Schema([replace(c, min=None, max=None) for c in schema.columns], schema.entities)
     real, _ = clean_rows(real, unbounded)
     synthetic, _ = clean_rows(synthetic, unbounded)
+    check_rows({"real": real, "synthetic": synthetic})
     if train is None:
         halves = np.random.default_rng(seed).permutation(len(real))
         train, holdout = real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]]
     else:
         train, _ = clean_rows(train, unbounded)
+        check_rows({"train": train})
         holdout = real
     continuous, discrete = split_columns(schema)
     scores = quality(real, synthetic, continuous, discrete)

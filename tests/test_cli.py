@@ -163,7 +163,7 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     assert usage.value.code == 2 and "--max-rating-gap: 0: must be above 0" in capsys.readouterr().err
 
 
-def test_run_without_text_columns(tmp_path, behavior_csv):
+def test_run_without_text_columns(tmp_path, behavior_csv, capsys):
     out = tmp_path / "run"
     assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 80, "--filter", "none") == 0
     augmented = pd.read_parquet(out / "augmented.parquet")
@@ -172,6 +172,11 @@ def test_run_without_text_columns(tmp_path, behavior_csv):
     assert "text" not in RunDir(out).manifest()["stages"]
     for name in ("report.html", "report.json", "report.md"):
         assert (out / "report" / name).is_file()
+    # Too few admitted rows to measure: the rows are written, the report (now stale) is not kept.
+    assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 5, "--filter", "none") == 0
+    assert pd.read_parquet(out / "augmented.parquet")["is_synthetic"].sum() == 5
+    assert "fidelity report: not written, 5 synthetic rows are too few" in capsys.readouterr().out
+    assert not any((out / "report").glob("report.*"))
 
 
 def test_fit_init_from_an_earlier_run(tmp_path, behavior_csv, capsys):

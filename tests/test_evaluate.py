@@ -66,7 +66,8 @@ def test_cli_writes_three_reports(tmp_path, behavior_df):
 @pytest.mark.parametrize("change, message", [
     (lambda df: df.drop(columns=["genre"]), "columns differ"),
     (lambda df: df.drop(columns=["review"]), "missing in synthetic ['review']"),
-    (lambda df: df.head(0), "no rows"),
+    (lambda df: df.head(0), "has a header but no rows"),
+    (lambda df: df.head(3), "the synthetic table has 3 usable rows; the report needs at least 10"),
 ])
 def test_cli_bad_input(tmp_path, behavior_df, capsys, change, message):
     real, synthetic = tmp_path / "real.csv", tmp_path / "syn.csv"
