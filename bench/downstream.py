@@ -13,6 +13,7 @@ refits nothing (a killed run resumes). Writes reports/downstream_benchmark.{md,j
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--log", default=str(REPORTS / "downstream" / "fits.jsonl"), help="finished fits (shared)")
     parser.add_argument("--name", default="downstream_benchmark", help="writes reports/NAME.md and NAME.json")
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # a weights bar per fit would bury the experiment's
     config = ExperimentConfig(sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed,
                               learner="finetune", arms=args.arms, finetune=FineTuneConfig(epochs=args.epochs))
     sets = []
