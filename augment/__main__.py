@@ -229,8 +229,8 @@ def cmd_run(args) -> int:
     print(f"  augmented dataset: {run.file('augmented.parquet')} ({(~admitted['is_synthetic']).sum()} real train rows"
           f" + {admitted['is_synthetic'].sum()} synthetic)")
     print(f"  every generated row, scores and reject reasons: {run.file('synthetic_all.parquet')}")
-    print(f"  generated {outcome['generated']}, admitted {outcome['admitted']} "
-          f"({outcome['acceptance_rate']:.0%}); outcomes: {outcome['outcomes']}")
+    print(f"  generated {outcome['generated']}, admitted {outcome['admitted']} ({outcome['acceptance_rate']:.0%}), "
+          f"the first {outcome['kept']} kept; outcomes: {outcome['outcomes']}")
     if report:
         print(f"  fidelity report vs the real test split: {report / 'report.html'}")
     else:

@@ -175,7 +175,8 @@ def test_run_without_text_columns(tmp_path, behavior_csv, capsys):
     # Too few admitted rows to measure: the rows are written, the report (now stale) is not kept.
     assert cli("run", behavior_csv, "--out", out, "--epochs", 1, "--rows", 5, "--filter", "none") == 0
     assert pd.read_parquet(out / "augmented.parquet")["is_synthetic"].sum() == 5
-    assert "fidelity report: not written, 5 synthetic rows are too few" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "the first 5 kept" in printed and "fidelity report: not written, 5 synthetic rows are too few" in printed
     assert not any((out / "report").glob("report.*"))
 
 
