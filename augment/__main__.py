@@ -234,7 +234,7 @@ def cmd_run(args) -> int:
     if report:
         print(f"  fidelity report vs the real test split: {report / 'report.html'}")
     else:
-        print(f"  fidelity report: not written, {admitted['is_synthetic'].sum()} synthetic rows are too few to measure "
+        print(f"  fidelity report: not written, {outcome['kept']} synthetic rows are too few to measure "
               f"(it needs {MIN_ROWS}; ask for more with --rows)")
     print(f"  manifest: {run.manifest_path}")
     return 0

@@ -175,14 +175,13 @@ def report_run(run: RunDir, seed: int) -> Path | None:
     """The fidelity report of the admitted synthetic rows against the real test split, in RUN/report/;
     None when too few rows were admitted to measure (the augmented table stands either way), and
     an earlier run's report, which would describe other rows, is removed."""
-    from evaluate.report import MIN_ROWS, measure, write_report
+    from evaluate.report import MIN_ROWS, measure, remove_report, write_report
 
     df, schema, split, _ = load_prepared(run)
     augmented = read_table(run.file("augmented.parquet"))
     synthetic = augmented[augmented["is_synthetic"]]
     if len(synthetic) < MIN_ROWS:
-        for name in ("report.html", "report.json", "report.md"):
-            run.file("report", name).unlink(missing_ok=True)
+        remove_report(run.file("report"))
         return None
     if not (synthetic[schema.text_columns].notna().any().any() if schema.text_columns else True):
         schema = Schema([c for c in schema.columns if c.role != "text"], schema.entities)  # no text was written

@@ -198,6 +198,12 @@ def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
     return out
 
 
+def remove_report(out: str | Path) -> None:
+    """Delete what `write_report` wrote in `out`, e.g. a report of rows that have since been replaced."""
+    for name in ("report.json", "report.md", "report.html"):
+        (Path(out) / name).unlink(missing_ok=True)
+
+
 def _counts_line(results: dict) -> str:
     r = results["rows"]
     return (f"{r['synthetic']} synthetic rows against {r['real']} real rows; "
