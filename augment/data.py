@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +20,7 @@ import pyarrow.parquet as pq
 from augment.errors import UserError
 from augment.runs import atomic_path
 
+INDEX_COLUMN = re.compile(r"__index_level_\d+__")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -76,20 +80,42 @@ def read_table(source: str | Path) -> pd.DataFrame:
     fmt = table_format(path)
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
-    try:
-        columns = _header(path, fmt)
-        _reject_duplicates(path, columns)
+    with _reading(path, fmt):
+        _reject_duplicates(path, _header(path, fmt))
         df = _read(path, fmt)
-    except UserError:
-        raise
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own hierarchy for corrupt files
-        raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
     if len(df.columns) == 0:
         raise UserError(f"{path}: has no columns")
     if len(df) == 0:
         raise UserError(f"{path}: has a header but no rows")
+    return normalize_table(df, path)
+
+
+def normalize_table(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """The one shape every stage expects, or a UserError naming the column at fault.
+
+    - The index is the row's position (0..n-1), which run directories store as row ids: an index a
+      Parquet file carries is kept as a column when it has a name and dropped when it has none.
+    - Column names are strings; a `category` column holds its values (types, not values, change).
+    - Each cell holds one value: a list, dict or array (JSONL, Parquet) is refused, not flattened."""
+    df = df.drop(columns=[c for c in df.columns if INDEX_COLUMN.fullmatch(str(c))])  # pyarrow's name for an index
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+        named = [name for name in df.index.names if name is not None]
+        df = df.reset_index() if named else df.reset_index(drop=True)
+        _reject_duplicates(Path(source), [str(c) for c in df.columns])
+    if any(not isinstance(c, str) for c in df.columns):
+        df.columns = [str(c) for c in df.columns]
+        _reject_duplicates(Path(source), list(df.columns))
+    for name in df.columns:
+        values = df[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            df[name] = values = values.astype(object).infer_objects()
+        if values.dtype == object:
+            nested = values.map(lambda v: isinstance(v, list | dict | tuple | set | np.ndarray))
+            if nested.any():
+                row = int(np.flatnonzero(nested.to_numpy())[0])
+                kind = type(values.iloc[row]).__name__
+                raise UserError(f"{source}: column '{name}' holds a {kind} in row {row}; each cell must be one "
+                                "number, string or date: flatten the column (e.g. to text) first")
     return df
 
 
@@ -108,9 +134,18 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+@contextlib.contextmanager
+def _reading(path: Path, fmt: str) -> Iterator[None]:
+    """Any failure of the parsers inside becomes one line naming the file."""
+    try:
+        yield
+    except UserError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except Exception as exc:  # noqa: BLE001 - csv, json, pandas and pyarrow each raise their own kinds
+        text = str(exc).strip().splitlines()
+        raise UserError(f"{path}: cannot be read as {fmt}: {text[0] if text else type(exc).__name__}") from None
 
 
 def _header(path: Path, fmt: str) -> list[str]:
@@ -137,8 +172,21 @@ def _reject_duplicates(path: Path, columns: list[str]) -> None:
         raise UserError(f"{path}: duplicate column names: {', '.join(map(repr, duplicated))}")
 
 
+def _reject_nul(path: Path) -> None:
+    """pandas' CSV reader cuts a cell at a NUL byte without a word: refuse such a file instead."""
+    with open(path, "rb") as handle:
+        offset = 0
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            at = block.find(b"\x00")
+            if at >= 0:
+                raise UserError(f"{path}: has a NUL byte (at byte {offset + at}); a CSV cell cannot hold one "
+                                "and it would be cut there: remove it, or save the table as Parquet")
+            offset += len(block)
+
+
 def _read(path: Path, fmt: str) -> pd.DataFrame:
     if fmt == "csv":
+        _reject_nul(path)
         return pd.read_csv(path)
     if fmt == "parquet":
         return pd.read_parquet(path)
@@ -153,21 +201,21 @@ def read_chunks(source: str | Path, rows: int) -> Iterator[pd.DataFrame]:
     fmt = table_format(path)
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
-    _reject_duplicates(path, _header(path, fmt))
-    try:
+    with _reading(path, fmt):
+        _reject_duplicates(path, _header(path, fmt))
         if fmt == "parquet":
             batches = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=rows))
         elif fmt == "csv":
+            _reject_nul(path)
             batches = pd.read_csv(path, chunksize=rows)
         else:
             batches = pd.read_json(path, lines=True, dtype=False, chunksize=rows)
         start = 0
         for chunk in batches:
+            chunk = normalize_table(chunk.reset_index(drop=True), path)
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             start += len(chunk)
             yield chunk
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as exc:
-        raise UserError(f"{path}: cannot be read as {fmt}: {_first_line(exc)}") from None
 
 
 def merge_tables(parts: list[Path], out: str | Path) -> Path:

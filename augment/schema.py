@@ -99,6 +99,7 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "schema") -> Schema:
+        check_schema_data(data, source)
         try:
             columns = [Column(**column) for column in data["columns"]]
             entities = [Entity(**entity) for entity in data.get("entities", [])]
@@ -152,6 +153,8 @@ class SchemaOverrides:
             if not key or not attributes:
                 raise UserError(f"--entity {item!r}: expected KEY=ATTR1,ATTR2, e.g. --entity 'user_id=age,gender'")
             declared = Entity(key, [a.strip() for a in attributes.split(",") if a.strip()], declared=True)
+            if key in declared.attributes:
+                raise UserError(f"--entity {item!r}: the key '{key}' cannot be one of its own attributes")
             overrides.entities = [e for e in overrides.entities or [] if e.key != key] + [declared]
         return overrides
 
@@ -165,12 +168,10 @@ class SchemaOverrides:
             if column.get("min") is not None or column.get("max") is not None:
                 self.bounds[column["name"]] = (column.get("min"), column.get("max"))
         if "entities" in data:
-            try:
-                self.entities = [
-                    Entity(e["key"], list(e.get("attributes", [])), declared=True) for e in data["entities"]
-                ]
-            except (KeyError, TypeError):
-                raise UserError(f"{path}: each entity needs a 'key' and a list of 'attributes'") from None
+            self.entities = [Entity(e["key"], list(e.get("attributes", [])), declared=True) for e in data["entities"]]
+            for entity in self.entities:
+                if entity.key in entity.attributes:
+                    raise UserError(f"{path}: entity '{entity.key}' lists its own key among its attributes")
 
     def declared_columns(self) -> set[str]:
         names = set(self.roles) | set(self.bounds)
@@ -190,9 +191,37 @@ def _read_schema_file(path: str | Path) -> dict[str, Any]:
         data = read_json(path)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: schema file is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: schema file must hold a JSON object with 'columns'")
+    check_schema_data(data, str(path))
     return data
+
+
+def check_schema_data(data: Any, source: str) -> None:
+    """Every field of a schema JSON has the type `Schema.save` writes; else a UserError naming it."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a schema must be a JSON object with 'columns'")
+    columns = data.get("columns", [])
+    if not isinstance(columns, list):
+        raise UserError(f"{source}: 'columns' must be a list of objects, got {type(columns).__name__}")
+    for i, column in enumerate(columns):
+        where = f"{source}: columns[{i}]"
+        if not isinstance(column, dict) or not isinstance(column.get("name"), str):
+            raise UserError(f"{where} needs a 'name' that is a string")
+        for key in ("role", "dtype"):
+            if key in column and not isinstance(column[key], str):
+                raise UserError(f"{where} '{column['name']}': '{key}' must be a string")
+        for key in ("min", "max"):
+            value = column.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not np.isfinite(value)):
+                raise UserError(f"{where} '{column['name']}': '{key}' must be a finite number or null, got {value!r}")
+    entities = data.get("entities", [])
+    if not isinstance(entities, list):
+        raise UserError(f"{source}: 'entities' must be a list of objects")
+    for i, entity in enumerate(entities):
+        if (not isinstance(entity, dict) or not isinstance(entity.get("key"), str)
+                or not isinstance(entity.get("attributes", []), list)
+                or not all(isinstance(a, str) for a in entity.get("attributes", []))):
+            raise UserError(f"{source}: entities[{i}] needs a 'key' (a column name) and 'attributes' (a list of names)")
 
 
 def _check_role(role: str, where: str) -> str:

