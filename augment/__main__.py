@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from augment.cli import Parser, add_common, apply_config, positive_int, run_cli
 from augment.errors import UserError
@@ -66,6 +66,12 @@ def add_rating_gap_flag(parser: Parser) -> None:
                         "contradictions; 0.5 keeps only the rows whose text reads like real text of their rating)")
 
 
+def add_filter_mode_flag(parser: Parser, alias: str) -> None:
+    parser.add_argument("--filter-mode", alias, dest="filter_mode", choices=["rejection", "threshold", "top", "none"],
+                        default="rejection", help="how the quality filter admits rows: discriminator rejection "
+                        "sampling (default), a P(real) threshold, the top half by P(real), or none (checks only)")
+
+
 def add_fit_flags(parser: Parser) -> None:
     """What `fit` and `run` share: the data, the run directory, the split, training and schema flags."""
     parser.add_argument("data", metavar="DATA", help=DATA_HELP)
@@ -111,8 +117,8 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     add_fit_flags(p)
 
     p = sub["sample"] = commands.add_parser("sample", help="draw synthetic rows from a fitted run")
-    p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--rows", required=True, type=positive_int, metavar="N")
+    p.add_argument("--run", required=True, metavar="RUN", help="a run directory fitted with `fit` or `run`")
+    p.add_argument("--rows", required=True, type=positive_int, metavar="N", help="rows to draw")
     p.add_argument("--condition", action="append", default=[], metavar="COL=VALUE", help="fix a column (repeatable)")
     p.add_argument("--balance", metavar="COL", help="draw COL's values uniformly")
     p.add_argument("--with-text", action="store_true", help="also write the text columns with the fitted LM")
@@ -125,12 +131,10 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     add_common(p)
 
     p = sub["filter"] = commands.add_parser("filter", help="score rows and admit only realistic ones")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="a prepared run directory: its real rows are the yardstick")
     p.add_argument("--input", required=True, metavar="FILE", help="rows to judge, with the run's columns")
     p.add_argument("--out", required=True, metavar="FILE", help="admitted rows with their scores")
-    p.add_argument("--mode", choices=["rejection", "threshold", "top", "none"], default="rejection",
-                   help="admission: discriminator rejection sampling (default), a P(real) threshold, a top "
-                   "fraction, or none (checks only)")
+    add_filter_mode_flag(p, "--mode")
     add_rating_gap_flag(p)
     p.add_argument("--all", action="store_true", help="write every row, with its reject reason")
     p.add_argument("--chunk-rows", type=positive_int, default=20_000, metavar="N", help="rows scored at a time, the unit of "
@@ -140,119 +144,110 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
     p = sub["run"] = commands.add_parser("run", help="the whole job: fit, sample, write text, filter, report")
     p.add_argument("--rows", type=positive_int, default=1000, metavar="N", help="synthetic rows to admit (default 1000)")
-    p.add_argument("--filter", choices=["rejection", "threshold", "top", "none"], default="rejection",
-                   help="admission mode of the quality filter (default: discriminator rejection sampling)")
+    add_filter_mode_flag(p, "--filter")
     add_rating_gap_flag(p)
     add_guidance_flag(p)
     add_fit_flags(p)
 
     p = sub["export"] = commands.add_parser("export", help="write train/validation/test files for other trainers")
-    p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet")
+    p.add_argument("--run", required=True, metavar="RUN", help="a prepared run directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for train, validation and test files")
+    p.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet", help="file format (default parquet)")
+    add_common(p, seed=False)
+    # Parsed by their own modules (see DELEGATED); listed here so that --help shows them.
+    commands.add_parser("train", add_help=False,
+                        help="real-only vs augmented rating models on the real test split (see train --help)")
+    commands.add_parser("evaluate", add_help=False,
+                        help="the fidelity report of a synthetic table against a real one (see evaluate --help)")
     return parser, sub
 
 
+DELEGATED = {"train": "augment.train.__main__", "evaluate": "augment.evaluate.__main__"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:  # their own parsers; listed in this one's --help
+        return importlib.import_module(DELEGATED[argv[0]]).main(argv[1:])
     parser, sub = build_parser()
     args = parser.parse_args(argv)
     args = apply_config(sub[args.command], args, args.command)
     return COMMANDS[args.command](args)
 
 
+def _prepare_config(args):
+    from augment.prepared import PrepareConfig
+
+    return PrepareConfig(group_by=args.group_by, train_rows=args.train_rows, schema_file=args.schema_file,
+                         target=args.target, roles=args.roles, entities=args.entities)
+
+
+def _models(args):
+    from augment.jobs import ModelConfig
+
+    return ModelConfig(profile=args.profile, epochs=args.epochs, text_steps=args.text_steps,
+                       text_model=args.text_model, init_from=args.init_from)
+
+
 def cmd_inspect(args) -> int:
-    from augment.describe import describe_table, format_description
-    from augment.pipeline import load_and_detect
+    from augment import jobs
+    from augment.describe import format_description
     from augment.schema import SchemaOverrides
 
     overrides = SchemaOverrides.from_sources(args.schema_file, args.target, args.roles, args.entities)
-    df, schema, _, rows = load_and_detect(args.data, overrides)
+    report, schema = jobs.inspect(args.data, overrides)
     if args.write_schema:
         schema.save(args.write_schema)
-    report = describe_table(df, schema, rows, args.data)
     print(json.dumps(report, indent=2) if args.json else format_description(report))
     return 0
 
 
-def _prepare_config(args):
-    from augment.pipeline import PrepareConfig
-
-    return PrepareConfig(
-        seed=args.seed, group_by=args.group_by, train_rows=args.train_rows, schema_file=args.schema_file,
-        target=args.target, roles=args.roles, entities=args.entities,
-    )
-
-
 def cmd_fit(args) -> int:
-    from augment.pipeline import fit_tabular, fit_text_stage, prepare
+    from augment import jobs
 
     world = _world(args)
-    run = prepare(args.data, args.out, _prepare_config(args), world)
-    say = print if world.is_main else (lambda *_: None)
-    say(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
-    if args.stage in ("tabular", "all"):
-        fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from, world)
-        say(f"tabular GAN in {run.file('models/tabular')}")
-    if args.stage in ("text", "all"):
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
-        say(f"text LoRA adapter in {run.file('models/text/adapter')}")
+    prepared = jobs.fit(args.data, args.out, stage=args.stage, seed=args.seed, prepare_config=_prepare_config(args),
+                        models=_models(args), world=world)
+    if world.is_main:
+        run = prepared.run
+        print(f"prepared {run.path}: schema.json, split/, preprocess.json, manifest.json")
+        for stage in jobs.stages_to_fit(args.stage, prepared.schema):
+            print(f"{stage} model in {run.file('models', stage)}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from augment.data import read_table
-    from augment.pipeline import (
-        SynthesisConfig,
-        fit_tabular,
-        fit_text_stage,
-        load_prepared,
-        prepare,
-        report_run,
-        synthesize,
-    )
-    from evaluate.report import MIN_ROWS
+    from augment import jobs
+    from augment.evaluate.report import MIN_ROWS
+    from augment.pipeline import SynthesisConfig
 
-    world = _world(args)
-    if world.size > 1:
-        raise UserError("`run` is one process; under torchrun, launch `fit`, `sample` and `filter` instead")
-    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter, max_rating_gap=args.max_rating_gap,
+    synthesis = SynthesisConfig(rows=args.rows, filter_mode=args.filter_mode, max_rating_gap=args.max_rating_gap,
                                 guidance=args.guidance)
-    run = prepare(args.data, args.out, _prepare_config(args))
-    fit_tabular(run, args.seed, args.profile, args.epochs, args.init_from, world)
-    _, schema, _, _ = load_prepared(run)
-    if schema.text_columns:
-        fit_text_stage(run, args.seed, args.profile, args.text_steps, args.text_model, args.init_from, world)
-    outcome = synthesize(run, synthesis, args.seed, world.device)
-    report = report_run(run, args.seed)
-    admitted = read_table(run.file("augmented.parquet"))
-    print(f"run directory: {run.path}")
-    print(f"  augmented dataset: {run.file('augmented.parquet')} ({(~admitted['is_synthetic']).sum()} real train rows"
-          f" + {admitted['is_synthetic'].sum()} synthetic)")
-    print(f"  every generated row, scores and reject reasons: {run.file('synthetic_all.parquet')}")
+    outcome = jobs.run(args.data, args.out, seed=args.seed, prepare_config=_prepare_config(args),
+                       models=_models(args), synthesis=synthesis, device=args.device)
+    print(f"run directory: {outcome['run']}")
+    print(f"  augmented dataset: {outcome['augmented']} ({outcome['real_rows']} real train rows"
+          f" + {outcome['synthetic_rows']} synthetic)")
+    print(f"  every generated row, scores and reject reasons: {outcome['synthetic_all']}")
     print(f"  generated {outcome['generated']}, admitted {outcome['admitted']} ({outcome['acceptance_rate']:.0%}), "
           f"the first {outcome['kept']} kept; outcomes: {outcome['outcomes']}")
-    if report:
-        print(f"  fidelity report vs the real test split: {report / 'report.html'}")
+    if outcome["report"]:
+        print(f"  fidelity report vs the real test split: {outcome['report']}")
     else:
         print(f"  fidelity report: not written, {outcome['kept']} synthetic rows are too few to measure "
               f"(it needs {MIN_ROWS}; ask for more with --rows)")
-    print(f"  manifest: {run.manifest_path}")
+    print(f"  manifest: {outcome['manifest']}")
     return 0
 
 
 def cmd_filter(args) -> int:
-    from augment.data import table_format
-    from augment.filter import FilterConfig, filter_file
-    from augment.pipeline import load_prepared, load_preprocessor
-    from augment.runs import RunDir
+    from augment import jobs
+    from augment.filter import FilterConfig
 
-    table_format(Path(args.out))
     world = _world(args)
-    run = RunDir(args.run)
-    _, schema, split, clean = load_prepared(run)
-    config = FilterConfig(mode=args.mode, max_rating_gap=args.max_rating_gap)
-    summary = filter_file(args.input, args.out, clean.loc[split["train"]], clean.loc[split["validation"]], schema,
-                          load_preprocessor(run), config, world, args.seed, args.all, args.chunk_rows)
+    summary = jobs.filter(args.run, input=args.input, out=args.out, seed=args.seed, keep_all=args.all,
+                          config=FilterConfig(mode=args.filter_mode, max_rating_gap=args.max_rating_gap),
+                          chunk_rows=args.chunk_rows, world=world)
     if world.is_main:
         print(args.out)
         print(f"admitted {summary['admitted']} of {summary['rows']}; rejected by: {summary['rejected_by']}")
@@ -260,19 +255,15 @@ def cmd_filter(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from augment.data import table_format
-    from augment.runs import RunDir, write_json
-    from augment.sample import sample_to_file
+    from augment import jobs
 
-    table_format(Path(args.out))  # a bad extension fails before any work
     world = _world(args)
-    gates = sample_to_file(RunDir(args.run), args.rows, args.out, world, parse_conditions(args.condition),
-                           args.balance, args.seed, args.with_text, chunk_rows=args.chunk_rows,
-                           guidance=args.guidance)
+    gates = jobs.sample(args.run, rows=args.rows, out=args.out, conditions=parse_conditions(args.condition),
+                        balance=args.balance, seed=args.seed, with_text=args.with_text, chunk_rows=args.chunk_rows,
+                        guidance=args.guidance, world=world)
     if world.is_main:
         print(args.out)
     if gates:
-        write_json(Path(f"{args.out}.gates.json"), gates)
         print(f"text quality gates ({args.out}.gates.json): " + json.dumps(gates))
     return 0
 
@@ -288,9 +279,9 @@ def parse_conditions(items: list[str]) -> dict[str, str]:
 
 
 def cmd_export(args) -> int:
-    from augment.export import export_run
+    from augment import jobs
 
-    for path in export_run(args.run, args.out, args.format):
+    for path in jobs.export(args.run, args.out, format=args.format):
         print(path)
     return 0
 
@@ -305,5 +296,10 @@ COMMANDS = {
 }
 
 
-if __name__ == "__main__":
+def console() -> None:
+    """The `augment` console script."""
     sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    console()

@@ -7,6 +7,7 @@ and exits with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tomllib
@@ -19,7 +20,15 @@ EXIT_USAGE = 2
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line with the program name, status 2."""
+    """argparse, but usage errors are one line with the program name, status 2; and `--version`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.add_help:
+            from augment import __version__
+
+            self.add_argument("--version", action="version", version=f"behavior-augment {__version__}",
+                              help="print the version and exit")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
@@ -28,17 +37,18 @@ class Parser(argparse.ArgumentParser):
 
 def add_common(parser: argparse.ArgumentParser, seed: bool = True, config: bool = True) -> None:
     if seed:
-        parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+        parser.add_argument("--seed", type=seed_value, default=0, help="seed of every random choice (default 0)")
     if config:
         parser.add_argument(
             "--config",
             metavar="FILE",
-            help="TOML file of defaults for these flags: top-level keys, or a table named after the command",
+            help="TOML file of defaults for these flags: top-level keys, or a table named after the command; "
+            "each value is checked as the flag's would be, and flags on the command line win",
         )
 
 
 def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str) -> argparse.Namespace:
-    """Fill flags the user did not give from the TOML file; flags on the command line win."""
+    """Fill flags the user did not give from the TOML file, each value checked as its flag's would be."""
     if not getattr(args, "config", None):
         return args
     path = Path(args.config)
@@ -50,13 +60,66 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, sect
         raise UserError(f"--config {path}: not valid TOML ({exc})") from None
     values = {k: v for k, v in data.items() if not isinstance(v, dict)}
     values.update(data.get(section, {}))
+    actions = {action.dest: action for action in parser._actions if action.option_strings}
     for key, value in values.items():
         dest = key.replace("-", "_")
-        if dest not in vars(args) or dest in ("config", "command"):
+        action = actions.get(dest)
+        if action is None or dest in ("config", "help", "version"):
             raise UserError(f"--config {path}: unknown setting '{key}' for '{section}'")
         if getattr(args, dest) == parser.get_default(dest):
-            setattr(args, dest, value)
+            setattr(args, dest, _config_value(action, value, f"--config {path}: {key} = {value!r}"))
     return args
+
+
+def _config_value(action: argparse.Action, value, where: str):
+    """A TOML value converted and checked exactly as argparse would the flag's text."""
+    if action.nargs == 0:  # a switch such as --json
+        if not isinstance(value, bool):
+            raise UserError(f"{where}: must be true or false")
+        return value if action.const is True else not value
+    listed = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
+    if listed != isinstance(value, list):
+        raise UserError(f"{where}: must be {'a list' if listed else 'a single value'}")
+    items = value if listed else [value]
+    converted = []
+    for item in items:
+        if isinstance(item, dict | list):
+            raise UserError(f"{where}: {item!r} is not a single value")
+        text = str(item).lower() if isinstance(item, bool) else str(item)
+        try:
+            one = action.type(text) if action.type else text
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            raise UserError(f"{where}: {exc}") from None
+        if action.choices is not None and one not in action.choices:
+            raise UserError(f"{where}: use one of {', '.join(map(str, action.choices))}")
+        converted.append(one)
+    return converted if listed else converted[0]
+
+
+def seed_value(text: str) -> int:
+    """argparse type of a seed: a whole number from 0 to 2**32 - 1 (what numpy and torch accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text}: must be from 0 to {2**32 - 1}")
+    return value
+
+
+def finite_float(text: str, allow_zero: bool = False) -> float:
+    """argparse type of a finite number above 0 (ratios), or at least 0 with `allow_zero` (0: off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number {'of 0 or more' if allow_zero else 'above 0'}")
+    return value
+
+
+def off_or_positive(text: str) -> float:
+    return finite_float(text, allow_zero=True)
 
 
 def positive_int(text: str) -> int:

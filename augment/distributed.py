@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from augment.errors import UserError
-from augment.runs import read_json, write_json
+from augment.runs import read_json, remove_stale_temporaries, write_json
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -123,20 +123,28 @@ def write_sharded(world: World, chunks: Iterable, work: Callable[[int, object], 
 
     parts = out.parent / f"{out.name}.parts"
     if world.is_main:
+        remove_stale_temporaries(out.parent, recursive=False)  # a killed merge's leftovers
+        remove_stale_temporaries(parts)
         stamp = parts / "inputs.json"
         if stamp.is_file() and read_json(stamp) != {"key": key}:
             shutil.rmtree(parts)
         write_json(stamp, {"key": key})
     world.barrier()
     count = 0
-    for number, chunk in enumerate(chunks):
-        count = number + 1
-        table, info = parts / f"part-{number:05d}.parquet", parts / f"part-{number:05d}.json"
-        if number % world.size != world.rank or info.is_file():
-            continue
-        rows, counts = work(number, chunk)
-        write_table(rows, table)
-        write_json(info, counts)  # last: a part counts as done once its counts are written
+    try:
+        for number, chunk in enumerate(chunks):
+            count = number + 1
+            table, info = parts / f"part-{number:05d}.parquet", parts / f"part-{number:05d}.json"
+            if number % world.size != world.rank or info.is_file():
+                continue
+            rows, counts = work(number, chunk)
+            write_table(rows, table)
+            write_json(info, counts)  # last: a part counts as done once its counts are written
+    except UserError:
+        # Bad input: a rerun would fail the same way, so nothing is kept. Any other failure (a kill,
+        # a full disk, a bug) keeps the finished parts for the rerun to resume from.
+        shutil.rmtree(parts, ignore_errors=True)
+        raise
     world.barrier()
     infos = []
     if world.is_main:

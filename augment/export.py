@@ -11,21 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from augment.data import read_table, write_table
-from augment.pipeline import load_prepared
-from augment.runs import SPLIT_NAMES, RunDir
+from augment.prepared import Prepared
+from augment.runs import SPLIT_NAMES
 
 AUGMENTED = "augmented.parquet"
 
 
-def export_run(run_path: str | Path, out: str | Path, fmt: str = "parquet") -> list[Path]:
-    run = RunDir(run_path)
-    df, _, split, _ = load_prepared(run)
+def export_run(prepared: Prepared, out: str | Path, fmt: str = "parquet") -> list[Path]:
+    """Write DIR/{train,validation,test}.<fmt>; returns the paths written."""
+    run = prepared.run
+    run.refuse_own(out)
     written = []
     for name in SPLIT_NAMES:
         if name == "train" and run.file(AUGMENTED).is_file():
             table = read_table(run.file(AUGMENTED))
         else:
-            table = df.iloc[split[name]].reset_index(drop=True)
+            table = prepared.raw_rows(name).reset_index(drop=True)
             table["is_synthetic"] = False
         written.append(write_table(table, Path(out) / f"{name}.{fmt}"))
     return written

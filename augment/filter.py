@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,9 @@ from augment.preprocess import Preprocessor
 from augment.runs import file_hash, value_hash
 from augment.schema import Schema
 from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
+
+if TYPE_CHECKING:
+    from augment.prepared import Prepared
 
 REASONS = ("invalid", "text_copy", "too_close", "rating_contradiction", "discriminator")
 FILTER_CHUNK_ROWS = 20_000  # rows scored at a time by `filter_file`
@@ -289,10 +293,10 @@ def filter_rows(synthetic: pd.DataFrame, train: pd.DataFrame, holdout: pd.DataFr
     return out, row_filter.summary([counts])
 
 
-def filter_file(source: str | Path, out: str | Path, train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
-                preprocessor: Preprocessor, config: FilterConfig, world: World, seed: int = 0,
-                keep_all: bool = False, chunk_rows: int = FILTER_CHUNK_ROWS) -> dict:
-    """Filter a table of any size chunk by chunk, shared out over torchrun's ranks; resumable.
+def filter_file(source: str | Path, out: str | Path, prepared: Prepared, config: FilterConfig, world: World,
+                seed: int = 0, keep_all: bool = False, chunk_rows: int = FILTER_CHUNK_ROWS) -> dict:
+    """Filter a table of any size chunk by chunk against a prepared run, shared out over torchrun's
+    ranks; resumable.
 
     Rows are identified by their position in `source`. The discriminator is fit (on rank 0, then
     sent to every rank) on the first `fit_rows` rows, which, like `filter_rows`, get out-of-fold
@@ -301,12 +305,15 @@ def filter_file(source: str | Path, out: str | Path, train: pd.DataFrame, holdou
 
     if chunk_rows < 1:
         raise UserError(f"--chunk-rows {chunk_rows}: must be at least 1")
+    prepared.run.refuse_own(out)
+    schema = prepared.schema
     missing = [c for c in schema.names if c not in next(read_chunks(source, 1)).columns]
     if missing:
         raise UserError(f"{source}: lacks the run's columns {', '.join(missing)}")
     row_filter = None
     if world.is_main:
-        row_filter = RowFilter(train, holdout, schema, preprocessor, config, seed)
+        row_filter = RowFilter(prepared.rows("train"), prepared.rows("validation"), schema, prepared.preprocessor,
+                               config, seed)
         row_filter.fit(next(read_chunks(source, config.fit_rows)))
     row_filter = world.broadcast(row_filter)
 
@@ -314,7 +321,8 @@ def filter_file(source: str | Path, out: str | Path, train: pd.DataFrame, holdou
         scored, counts = row_filter.score(chunk, np.random.default_rng(chunk_seed(seed, number)))
         return (scored if keep_all else scored[scored["admitted"]]).reset_index(drop=True), counts
 
-    key = value_hash({"source": file_hash(resolve_source(source)), "config": asdict(config), "seed": seed,
-                      "keep_all": keep_all, "schema": schema.to_dict(), "chunk_rows": chunk_rows})
+    # Parts are reused only by the same input, run (its prepared data) and settings.
+    key = value_hash({"source": file_hash(resolve_source(source)), "run": prepared.fingerprint,
+                      "config": asdict(config), "seed": seed, "keep_all": keep_all, "chunk_rows": chunk_rows})
     counts = write_sharded(world, read_chunks(source, chunk_rows), work, Path(out), key)
     return row_filter.summary(counts) if world.is_main else {}

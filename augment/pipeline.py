@@ -1,6 +1,6 @@
-"""The stages of a run, each recorded in the manifest and skipped on a rerun when its inputs match.
+"""The model stages of a run, each recorded in the manifest and skipped on a rerun when its inputs match.
 
-prepare: read and validate the table, detect the schema, clean rows, split, fit preprocessing.
+Each takes the `Prepared` run (prepared.py: the table, schema, split and clean rows, read once).
 tabular: fit the conditional GAN on the train split (validation picks the epoch).
 text: fit the LM's LoRA adapter on the train split (validation perplexity picks the step).
 synthesize: rounds of sample -> write text -> filter, then synthetic_all.parquet and augmented.parquet.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,13 +18,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from augment.data import read_table, resolve_source, write_table
+from augment.data import read_table, write_table
 from augment.errors import UserError
-from augment.preprocess import Preprocessor
-from augment.rows import RowReport, clean_rows
-from augment.runs import RunDir, file_hash, read_json, value_hash, write_json
-from augment.schema import Schema, SchemaOverrides, detect_schema
-from augment.split import limit_split, load_split, save_split, split_rows
+from augment.prepared import Prepared
+from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, file_hash, read_json, value_hash, write_json
+from augment.sample import RunSampler, generation_config
+from augment.schema import Schema
 
 if TYPE_CHECKING:
     import torch
@@ -32,83 +31,9 @@ if TYPE_CHECKING:
     from augment.distributed import World
 
 
-@dataclass
-class PrepareConfig:
-    seed: int = 0
-    group_by: str | None = None
-    train_rows: int | None = None  # fit on this many train rows only (see split.limit_split)
-    schema_file: str | None = None
-    target: str | None = None
-    roles: list[str] = field(default_factory=list)
-    entities: list[str] = field(default_factory=list)
-
-    def overrides(self) -> SchemaOverrides:
-        return SchemaOverrides.from_sources(self.schema_file, self.target, self.roles, self.entities)
-
-
-def load_and_detect(data: str, overrides: SchemaOverrides) -> tuple[pd.DataFrame, Schema, pd.DataFrame, RowReport]:
-    """The raw table, its schema, the cleaned working copy and the row report."""
-    df = read_table(data)
-    schema = detect_schema(df, overrides)
-    clean, report = clean_rows(df, schema)
-    return df, schema, clean, report
-
-
-def prepare(data: str, out: str | Path, config: PrepareConfig, world: World | None = None) -> RunDir:
-    """Validate and split DATA into the run directory (rank 0 writes it; other ranks wait for it)."""
-    world = world or _one_process()
-    if world.is_main:
-        _prepare(data, out, config)
-    world.barrier()
-    return RunDir(out)
-
-
-def _one_process() -> World:
-    from augment.distributed import World  # torch: imported only by the stages that need it
-
-    return World()
-
-
-def _prepare(data: str, out: str | Path, config: PrepareConfig) -> RunDir:
-    run = RunDir(out)
-    source = resolve_source(data)
-    schema_hash = file_hash(config.schema_file) if config.schema_file else None
-    settings = asdict(config)
-    if config.train_rows is None:
-        del settings["train_rows"]  # runs made before the option keep their inputs hash
-    inputs = value_hash({"data": file_hash(source), "config": settings, "schema_file": schema_hash})
-    if run.stage_is_current("prepare", inputs):
-        tqdm.write(f"prepare: up to date in {run.path}")
-        return run
-    started = time.time()
-    df, schema, clean, report = load_and_detect(data, config.overrides())
-    split = split_rows(clean, schema.target, config.seed, config.group_by)
-    if config.train_rows is not None:
-        split = limit_split(split, clean[schema.target] if schema.target else None, config.train_rows, config.seed)
-    run.path.mkdir(parents=True, exist_ok=True)
-    schema.save(run.file("schema.json"))
-    outputs = ["schema.json", *save_split(run, split)]
-    preprocessor = Preprocessor().fit(clean.loc[split["train"]], schema)
-    write_json(run.file("preprocess.json"), preprocessor.to_dict())
-    outputs.append("preprocess.json")
-    run.update_manifest(data={"source": str(data), "path": str(source), "sha256": file_hash(source), "rows": len(df)})
-    run.record_stage(
-        "prepare",
-        inputs,
-        outputs,
-        started,
-        config=asdict(config),
-        rows=report.to_dict(),
-        split_sizes={name: len(ids) for name, ids in split.items()},
-    )
-    return run
-
-
 # patience counts validation scores (every 2 epochs) without improvement
 PROFILES = {"quick": {"epochs": 60, "patience": 15}, "full": {"epochs": 300, "patience": 25}}
 TEXT_PROFILES = {"quick": {"steps": 120, "eval_every": 40}, "full": {"steps": 600, "eval_every": 100}}
-TABULAR_DIR = "models/tabular"
-TEXT_DIR = "models/text"
 
 
 def _earlier_model(init_from: str | None, folder: str, weights: str) -> Path | None:
@@ -118,34 +43,43 @@ def _earlier_model(init_from: str | None, folder: str, weights: str) -> Path | N
     return RunDir(init_from).require(*folder.split("/"), weights, hint=f"--init-from needs a run with {folder}")
 
 
-def _model_stage_inputs(run: RunDir, seed: int, config, earlier: Path | None) -> str:
+def _model_stage_inputs(prepared: Prepared, seed: int, config, earlier: Path | None) -> str:
     """A model stage is current when the prepared data, seed, config and warm start are unchanged."""
-    prepared = run.manifest()["stages"]["prepare"]["inputs_hash"]
-    return value_hash({"prepare": prepared, "seed": seed, "config": asdict(config),
+    return value_hash({"prepare": prepared.fingerprint, "seed": seed, "config": asdict(config),
                        "init_from": file_hash(earlier) if earlier else None})
 
 
-def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | None = None,
-                init_from: str | None = None, world: World | None = None) -> RunDir:
-    from augment.tabular.synthesizer import GANConfig, TabularGAN
+def gan_config(profile: str = "quick", epochs: int | None = None):
+    """The GAN's settings: the profile's, with `epochs` overriding its most epochs."""
+    from augment.tabular.synthesizer import GANConfig
 
-    world = world or _one_process()
     settings = dict(PROFILES[profile])
     if epochs is not None:
         settings["epochs"] = epochs
-    config = GANConfig(**settings)
+    return GANConfig(**settings)
+
+
+def fit_tabular(prepared: Prepared, seed: int, profile: str = "quick", epochs: int | None = None,
+                init_from: str | None = None, world: World | None = None) -> RunDir:
+    """Fit the conditional GAN on the train split into RUN/models/tabular (skipped when current)."""
+    from augment.distributed import World
+    from augment.tabular.synthesizer import TabularGAN
+
+    world = world or World()
+    run = prepared.run
+    config = gan_config(profile, epochs)
     earlier = _earlier_model(init_from, TABULAR_DIR, "generator.safetensors")
-    inputs = _model_stage_inputs(run, seed, config, earlier)
+    inputs = _model_stage_inputs(prepared, seed, config, earlier)
     if run.stage_is_current("tabular", inputs):
         tqdm.write(f"tabular: up to date in {run.file(TABULAR_DIR)}")
         return run
     started = time.time()
-    _, schema, split, clean = load_prepared(run)
-    gan = TabularGAN(config, seed).fit(clean.loc[split["train"]], schema, clean.loc[split["validation"]],
+    gan = TabularGAN(config, seed).fit(prepared.rows("train"), prepared.schema, prepared.rows("validation"),
                                        init_from=TabularGAN.load(earlier.parent) if earlier else None, world=world)
     if not world.is_main:
         world.barrier()  # rank 0 saves the model, the same on every rank
         return run
+    run.invalidate_stages(("synthesize",))  # rows of the old generator
     gan.save(run.file(TABULAR_DIR))
     outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
     best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
@@ -156,28 +90,13 @@ def fit_tabular(run: RunDir, seed: int, profile: str = "quick", epochs: int | No
     return run
 
 
-def load_prepared(run: RunDir) -> tuple[pd.DataFrame, Schema, dict, pd.DataFrame]:
-    """What later stages need from `prepare`: the raw table, the schema, the split, the clean rows."""
-    manifest = run.manifest()
-    if "prepare" not in manifest.get("stages", {}):
-        run.require("schema.json", hint="run `python -m augment fit DATA --out RUN` first")
-    df = read_table(manifest["data"]["path"])
-    schema = Schema.load(run.file("schema.json"))
-    clean, _ = clean_rows(df, schema)
-    return df, schema, load_split(run), clean
-
-
-def load_preprocessor(run: RunDir) -> Preprocessor:
-    return Preprocessor.from_dict(read_json(run.file("preprocess.json")))
-
-
-def report_run(run: RunDir, seed: int) -> Path | None:
+def report_run(prepared: Prepared, seed: int) -> Path | None:
     """The fidelity report of the admitted synthetic rows against the real test split, in RUN/report/;
     None when too few rows were admitted to measure (the augmented table stands either way), and
     an earlier run's report, which would describe other rows, is removed."""
-    from evaluate.report import MIN_ROWS, measure, remove_report, write_report
+    from augment.evaluate.report import MIN_ROWS, measure, remove_report, write_report
 
-    df, schema, split, _ = load_prepared(run)
+    run, schema = prepared.run, prepared.schema
     augmented = read_table(run.file("augmented.parquet"))
     synthetic = augmented[augmented["is_synthetic"]]
     if len(synthetic) < MIN_ROWS:
@@ -185,22 +104,25 @@ def report_run(run: RunDir, seed: int) -> Path | None:
         return None
     if not (synthetic[schema.text_columns].notna().any().any() if schema.text_columns else True):
         schema = Schema([c for c in schema.columns if c.role != "text"], schema.entities)  # no text was written
-    real, train = (df.iloc[split[name]][schema.names].reset_index(drop=True) for name in ("test", "train"))
+    real, train = (prepared.raw_rows(name)[schema.names].reset_index(drop=True) for name in ("test", "train"))
     outcome = run.manifest()["stages"]["synthesize"]
     extra = {"filter": {"outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]}}
-    downstream = run.file("report", "train", "results.json")  # written by `python -m train --run RUN`
+    downstream = run.file("report", "train", "results.json")  # written by `python -m augment train --run RUN`
     if downstream.is_file():
         extra["downstream"] = read_json(downstream)["summary"]
     results = measure(real, synthetic[schema.names], schema, seed, train, extra=extra)
     return write_report(results, real, synthetic[schema.names], schema, run.file("report"))
 
 
-def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | None = None,
+def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps: int | None = None,
                    model: str | None = None, init_from: str | None = None, world: World | None = None) -> RunDir:
+    """Fit the LM's LoRA adapter on the train split's text into RUN/models/text (skipped when current)."""
+    from augment.distributed import World
     from augment.text.lora import TextConfig, fit_text
     from augment.text.prompts import PromptTemplate
 
-    world = world or _one_process()
+    world = world or World()
+    run, schema = prepared.run, prepared.schema
     settings = dict(TEXT_PROFILES[profile])
     if steps is not None:
         settings["steps"] = steps
@@ -208,15 +130,16 @@ def fit_text_stage(run: RunDir, seed: int, profile: str = "quick", steps: int | 
         settings["model"] = model
     config = TextConfig(**settings)
     earlier = _earlier_model(init_from, f"{TEXT_DIR}/adapter", "adapter_model.safetensors")
-    inputs = _model_stage_inputs(run, seed, config, earlier)
+    inputs = _model_stage_inputs(prepared, seed, config, earlier)
     if run.stage_is_current("text", inputs):
         tqdm.write(f"text: up to date in {run.file(TEXT_DIR)}")
         return run
     started = time.time()
-    _, schema, split, clean = load_prepared(run)
     if not schema.text_columns:
         raise UserError("the schema has no text column: there is nothing for the text generator to learn")
-    result = fit_text(clean.loc[split["train"]], clean.loc[split["validation"]], PromptTemplate.from_schema(schema),
+    if world.is_main:
+        run.invalidate_stages(("synthesize",))  # rows of the old text model
+    result = fit_text(prepared.rows("train"), prepared.rows("validation"), PromptTemplate.from_schema(schema),
                       run.file(TEXT_DIR), config, seed, init_adapter=earlier.parent if earlier else None, world=world)
     if world.is_main:
         run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
@@ -241,32 +164,28 @@ class SynthesisConfig:
 
 def synthesis_inputs(run: RunDir, config: SynthesisConfig, seed: int) -> str:
     """What the synthesized rows depend on: the fitted stages, the settings (text generation's too), the seed."""
-    from augment.sample import generation_config
-
     stages = run.manifest()["stages"]
     upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
     return value_hash({"upstream": upstream, "config": asdict(config), "seed": seed,
                        "generation": asdict(generation_config(guidance=config.guidance))})
 
 
-def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
+def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
     """Rounds of GAN rows -> text -> filter until `rows` are admitted; each round saved and resumable.
 
     Writes RUN/synthetic_all.parquet (every generated row with its scores and reject reason) and
     RUN/augmented.parquet (the real train rows, unchanged, then the first `rows` admitted rows).
     """
     from augment.filter import FilterConfig, filter_rows
-    from augment.sample import RunSampler
 
+    run, schema = prepared.run, prepared.schema
     stages = run.manifest()["stages"]
     inputs = synthesis_inputs(run, config, seed)
     if run.stage_is_current("synthesize", inputs):
         tqdm.write("synthesize: up to date")
         return stages["synthesize"]
     started = time.time()
-    df, schema, split, clean = load_prepared(run)
-    train, holdout = clean.loc[split["train"]], clean.loc[split["validation"]]
-    preprocessor = load_preprocessor(run)
+    train, holdout = prepared.rows("train"), prepared.rows("validation")
     filter_config = FilterConfig(mode=config.filter_mode, max_rating_gap=config.max_rating_gap)
     with_text = bool(schema.text_columns) and "text" in stages
     rounds_dir = run.file("rounds")
@@ -281,10 +200,10 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
             rate = admitted / generated if generated else 0.6
             size = min(bound - generated, max(16, int(np.ceil((config.rows - admitted) / max(rate, 0.1) * 1.15))))
             round_seed = seed * 1000 + round_no
-            sampler = sampler or RunSampler(run, with_text, device=device, guidance=config.guidance)  # loaded once
+            sampler = sampler or RunSampler(prepared, with_text, device=device, guidance=config.guidance)  # once
             rows = sampler.rows(size, round_seed)
             rows.index = [f"r{round_no}-{i}" for i in range(len(rows))]
-            scored, _ = filter_rows(rows, train, holdout, schema, preprocessor, filter_config, round_seed)
+            scored, _ = filter_rows(rows, train, holdout, schema, prepared.preprocessor, filter_config, round_seed)
             write_table(scored.rename_axis("synthetic_id").reset_index(), path)
         part = read_table(path)
         parts.append(part)
@@ -295,7 +214,7 @@ def synthesize(run: RunDir, config: SynthesisConfig, seed: int, device: str | to
     write_table(everything, run.file("synthetic_all.parquet"))
     chosen = everything[everything["admitted"]].head(config.rows)
     generator = "tabular-gan+text-lm" if with_text else "tabular-gan"
-    write_table(augmented_table(df.iloc[split["train"]], chosen, generator), run.file("augmented.parquet"))
+    write_table(augmented_table(prepared.raw_rows("train"), chosen, generator), run.file("augmented.parquet"))
     reasons = everything["reject_reason"].replace("", "admitted").value_counts()
     info = {
         "generated": len(everything), "admitted": int(everything["admitted"].sum()), "kept": len(chosen),

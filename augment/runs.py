@@ -12,6 +12,9 @@ import hashlib
 import json
 import os
 import platform
+import re
+import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -24,6 +27,16 @@ from augment.errors import UserError
 
 MANIFEST = "manifest.json"
 SPLIT_NAMES = ("train", "validation", "test")
+STAGES = ("tabular", "text", "synthesize")  # after prepare, in order; each depends on the ones before
+TABULAR_DIR = "models/tabular"
+TEXT_DIR = "models/text"
+STAGE_FOLDERS = {"tabular": (TABULAR_DIR,), "text": (TEXT_DIR,), "synthesize": ("rounds", "report")}
+# Columns this tool adds to synthetic rows (provenance, filter scores): an input may not carry them.
+PROVENANCE_COLUMNS = ("is_synthetic", "generator", "synthetic_id", "score_p_real")
+SCORE_COLUMNS = ("admission_probability", "text_ngram_overlap", "text_rating", "distance_to_closest_train",
+                 "reject_reason", "admitted")
+RESERVED_COLUMNS = frozenset(PROVENANCE_COLUMNS + SCORE_COLUMNS)
+TEMPORARY = re.compile(r"^\..*?[.-](?P<host>\w+)-(?P<pid>\d+)\.\w+(\.tmp)?$")  # see _owner
 VERSIONED_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "transformers", "peft")
 
 
@@ -32,22 +45,65 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's owner-only mode would hide the output from other users
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename == str(tmp):  # name the user's path, not our hidden temporary
+            exc.filename = str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def staging_folder(parent: str | Path, prefix: str) -> Path:
     """A new hidden folder in `parent` to fill and then rename into place, with a plain folder's mode."""
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}{_owner()}.", dir=parent))
     os.chmod(staging, 0o777 & ~_umask())
     return staging
+
+
+def _owner() -> str:
+    """host-pid, in every temporary's name, so a later run can tell a dead writer's leftovers."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def _host() -> str:
+    return re.sub(r"\W", "_", socket.gethostname())
+
+
+def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
+    """Remove temporaries (files and staging folders) left in `folder` by processes of this host that
+    no longer run (a kill during a save); those of live processes or other hosts are left alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    host = _host()
+    removed = 0
+    for path in list(folder.rglob(".*") if recursive else folder.glob(".*")):
+        match = TEMPORARY.match(path.name)
+        if not match or match["host"] != host or _alive(int(match["pid"])):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:
@@ -142,6 +198,39 @@ class RunDir:
         }
         manifest["versions"] = package_versions()
         write_json(self.manifest_path, manifest)
+
+    def invalidate_stages(self, stages: tuple[str, ...]) -> None:
+        """Forget `stages` and remove what they wrote: they were fit on data that is no longer the run's."""
+        manifest = self.manifest()
+        records = manifest.get("stages", {})
+        dropped = [name for name in stages if name in records]
+        for name in dropped:
+            for output in records.pop(name).get("outputs", []):
+                self.file(output).unlink(missing_ok=True)
+        for name in stages:
+            for folder in STAGE_FOLDERS[name]:
+                shutil.rmtree(self.file(folder), ignore_errors=True)
+        if dropped:
+            write_json(self.manifest_path, manifest)
+
+    def clean_stale_temporaries(self) -> None:
+        remove_stale_temporaries(self.path)
+
+    def own_files(self) -> list[Path]:
+        """Every file and folder the run's stages wrote (and the manifest): no output may replace one."""
+        stages = self.manifest().get("stages", {})
+        names = {MANIFEST, "schema.json", "preprocess.json", "split", "models", "rounds", "report"}
+        names.update(output for record in stages.values() for output in record.get("outputs", []))
+        return [self.file(name) for name in sorted(names)]
+
+    def refuse_own(self, path: str | Path, flag: str = "--out") -> None:
+        """A UserError if `path` is, or lies inside, one of the run's own files."""
+        target = Path(path).resolve()
+        for own in self.own_files():
+            own = own.resolve()
+            if target == own or own in target.parents:
+                raise UserError(f"{flag} {path}: is the run's own {own.relative_to(self.path.resolve())}; "
+                                "write the output elsewhere")
 
     def require(self, *parts: str, hint: str) -> Path:
         path = self.file(*parts)

@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from augment.distributed import World, chunk_seed, write_sharded
 from augment.errors import UserError
-from augment.pipeline import TABULAR_DIR, TEXT_DIR, load_prepared
-from augment.runs import RunDir, value_hash
+from augment.prepared import Prepared
+from augment.runs import TABULAR_DIR, TEXT_DIR, value_hash
 from augment.text.generate import GenerationConfig
 
 CHUNK_ROWS = 5000  # tabular rows per chunk
@@ -34,12 +34,17 @@ def generation_config(precision: str = "bfloat16", guidance: float | None = None
 class RunSampler:
     """A run's fitted generators, loaded once, writing chunks of rows."""
 
-    def __init__(self, run: RunDir, with_text: bool = False, precision: str = "bfloat16",
+    def __init__(self, prepared: Prepared, with_text: bool = False, precision: str = "bfloat16",
                  device: torch.device | str = "cpu", chunk_rows: int | None = None, guidance: float | None = None):
         from augment.tabular.synthesizer import TabularGAN
 
-        tabular = run.require(TABULAR_DIR, "config.json", hint=f"fit it with `python -m augment fit DATA --out "
-                              f"{run.path} --stage tabular`").parent
+        run = prepared.run
+        fitted = run.manifest()["stages"]
+        for stage, folder in (("tabular", TABULAR_DIR), ("text", TEXT_DIR))[: 2 if with_text else 1]:
+            if stage not in fitted:  # a re-prepared run forgets its models: they were fit on other data
+                raise UserError(f"{run.path}: has no fitted {stage} model; fit it with `python -m augment fit DATA "
+                                f"--out {run.path} --stage {stage}`")
+        tabular = run.require(TABULAR_DIR, "config.json", hint="fit the tabular stage again").parent
         self.gan = TabularGAN.load(tabular, device)
         self.with_text, self.text_model = with_text, None
         self.generation = generation_config(precision, guidance)
@@ -50,11 +55,10 @@ class RunSampler:
             from augment.text.gates import CopyIndex, joined_text
             from augment.text.generate import TextModel
 
-            adapter = run.require(TEXT_DIR, "adapter", "template.json", hint=f"fit it with `python -m augment fit "
-                                  f"DATA --out {run.path} --stage text`").parent
+            adapter = run.require(TEXT_DIR, "adapter", "template.json", hint="fit the text stage again").parent
             self.text_model = TextModel.load(adapter, precision, device)
-            _, self.schema, split, clean = load_prepared(run)
-            self.train, self.validation = clean.loc[split["train"]], clean.loc[split["validation"]]
+            self.schema = prepared.schema
+            self.train, self.validation = prepared.rows("train"), prepared.rows("validation")
             self.copies = CopyIndex(joined_text(self.train, self.schema.text_columns))
 
     def chunk_sizes(self, n: int) -> list[int]:
@@ -105,7 +109,7 @@ class RunSampler:
         return summary
 
 
-def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, conditions: dict | None = None,
+def sample_to_file(prepared: Prepared, n: int, out: str | Path, world: World, conditions: dict | None = None,
                    balance: str | None = None, seed: int = 0, with_text: bool = False,
                    precision: str = "bfloat16", chunk_rows: int | None = None, guidance: float | None = None) -> dict:
     """The rows `RunSampler.rows` makes, written to `out` chunk by chunk by every rank; resumable.
@@ -115,10 +119,11 @@ def sample_to_file(run: RunDir, n: int, out: str | Path, world: World, condition
     from augment.data import read_table
 
     out = Path(out)
-    sampler = RunSampler(run, with_text, precision, world.device, chunk_rows, guidance)
+    prepared.run.refuse_own(out)
+    sampler = RunSampler(prepared, with_text, precision, world.device, chunk_rows, guidance)
     sizes = sampler.chunk_sizes(n)
     sampler.gan.check_conditions(conditions or {}, balance)  # before the bar and the part files
-    key = value_hash({"run": run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
+    key = value_hash({"run": prepared.run.manifest().get("stages"), "n": n, "seed": seed, "conditions": conditions,
                       "balance": balance, "with_text": with_text, "chunk_rows": sampler.chunk_rows,
                       "generation": asdict(sampler.generation) if with_text else None})  # holds the precision
     bar = tqdm(total=len(world.chunks(len(sizes))), desc=f"sampling, rank {world.rank}", unit="chunk")

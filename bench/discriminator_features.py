@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from augment.data import read_table
 from augment.filter import Discriminator, Featurizer, FilterConfig
-from augment.pipeline import load_prepared, load_preprocessor
+from augment.prepared import Prepared
 from augment.runs import RunDir, package_versions, write_json, write_text
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
@@ -41,8 +41,8 @@ def separability(real: np.ndarray, synthetic: np.ndarray, seed: int) -> dict:
 
 def run_separability(path: str, rows: int, seed: int) -> dict:
     run = RunDir(path)
-    _, schema, split, clean = load_prepared(run)
-    preprocessor = load_preprocessor(run)
+    prepared = Prepared.load(run)
+    schema, split, clean, preprocessor = prepared.schema, prepared.split, prepared.clean, prepared.preprocessor
     train = clean.loc[split["train"]]
     real = train.sample(FilterConfig().real_rows, random_state=seed)
     synthetic = read_table(run.require("synthetic_all.parquet", hint="run the job first")).head(rows)

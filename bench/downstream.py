@@ -3,7 +3,7 @@ synthetic ones, does the fine-tuned rating regressor's test RMSE fall by at leas
 real-only, with a 95% CI above zero over 5 seeds?
 
 Each set of synthetic rows (e.g. the discriminator's top half, or the rows whose text reads like
-real text of their rating) goes through the same protocol as `python -m train` (`train.experiment`),
+real text of their rating) goes through the same protocol as `python -m augment train` (`train.experiment`),
 with one log of finished fits shared by every set, so the real-only fits are made once and a rerun
 refits nothing (a killed run resumes). Writes reports/downstream_benchmark.{md,json} (or --name).
 
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from augment.cli import positive_int
 from augment.runs import package_versions, write_json, write_text
-from train.data import data_from_run
-from train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
-from train.learners import FineTuneConfig
+from augment.train.data import data_from_run
+from augment.train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
+from augment.train.learners import FineTuneConfig
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 TARGET = 0.05  # RMSE fall #8 asks for (a quarter of the 0.20 it measured for 1,500 more real rows)
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/full2", help="the run whose split is used")
     parser.add_argument("--synthetic", nargs="+", required=True, metavar="FILE", help="sets of synthetic rows")
     parser.add_argument("--synthetic-target", metavar="COLUMN", help="the synthetic rows' target from this column, "
-                        "e.g. text_rating (distillation of the filter's judge; see `python -m train --help`)")
+                        "e.g. text_rating (distillation of the filter's judge; see `python -m augment train --help`)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500])
     parser.add_argument("--ratios", type=float, nargs="+", default=[3.0])
     parser.add_argument("--seeds", type=positive_int, default=5)

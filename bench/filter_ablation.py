@@ -21,14 +21,14 @@ import warnings
 from pathlib import Path
 
 from augment.data import read_table
+from augment.evaluate.report import split_columns
+from augment.evaluate.tabular import detection_auc
+from augment.evaluate.text import frechet_distance
 from augment.filter import FilterConfig, filter_rows
-from augment.pipeline import load_prepared, load_preprocessor
+from augment.prepared import Prepared
 from augment.runs import RunDir, package_versions, write_json, write_text
 from augment.text.encoder import embed
 from augment.text.gates import joined_text
-from evaluate.report import split_columns
-from evaluate.tabular import detection_auc
-from evaluate.text import frechet_distance
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 MODES = ("none", "threshold", "top", "rejection")
@@ -69,7 +69,8 @@ def main() -> None:
     shutil.rmtree(REPORTS / "example_report", ignore_errors=True)
     shutil.copytree(run.file("report"), REPORTS / "example_report")
 
-    _df, schema, split, clean = load_prepared(run)
+    prepared = Prepared.load(run)
+    schema, split, clean = prepared.schema, prepared.split, prepared.clean
     train, validation, test = (clean.loc[split[n]] for n in ("train", "validation", "test"))
     generated = read_table(run.file("synthetic_all.parquet"))
     rows = generated[schema.names].copy()
@@ -78,7 +79,7 @@ def main() -> None:
     test_embeddings = embed(joined_text(test, schema.text_columns).sample(1500, random_state=0).tolist())
     results = {}
     for mode in MODES:
-        scored, summary = filter_rows(rows, train, validation, schema, load_preprocessor(run),
+        scored, summary = filter_rows(rows, train, validation, schema, prepared.preprocessor,
                                       FilterConfig(mode=mode), args.seed)
         admitted = scored[scored["admitted"]]
         texts = joined_text(admitted, schema.text_columns)

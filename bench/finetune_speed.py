@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from augment.pipeline import load_and_detect
+from augment.prepared import load_and_detect
 from augment.runs import package_versions, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import split_rows
-from train.data import learning_table
-from train.learners import FineTuneConfig, FineTunedEncoder, length_grouped_batches, rmse
+from augment.train.data import learning_table
+from augment.train.learners import FineTuneConfig, FineTunedEncoder, length_grouped_batches, rmse
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 ARMS = {"random batches (length_groups=1)": 1, "length-grouped batches (length_groups=50)": 50}

@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from augment.pipeline import load_and_detect
+from augment.prepared import load_and_detect
 from augment.runs import package_versions, read_json, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import split_rows

@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from augment.data import read_table
-from augment.pipeline import PROFILES, load_and_detect
+from augment.evaluate.tabular import detection_auc
+from augment.pipeline import PROFILES
+from augment.prepared import load_and_detect
 from augment.runs import package_versions, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import split_rows
 from augment.tabular.synthesizer import GANConfig, TabularGAN
-from evaluate.tabular import detection_auc
 
 KEY, ATTRIBUTES = "Clothing ID", ["Department Name", "Class Name"]
 CONTINUOUS = ["Age", "Positive Feedback Count"]

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from augment.pipeline import load_and_detect
+from augment.prepared import load_and_detect
 from augment.runs import RunDir, package_versions, read_json, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import load_split, split_rows

@@ -20,8 +20,10 @@ def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "augment", "--help"], capture_output=True, text=True, check=True)
     for command in ("inspect", "fit", "sample", "filter", "run", "export"):
         assert command in out.stdout
-    for module in ("train", "evaluate"):
-        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False)
+    for command in ("train", "evaluate"):
+        assert command in out.stdout
+        result = subprocess.run([sys.executable, "-m", "augment", command, "--help"], capture_output=True, text=True,
+                                check=False)
         assert result.returncode == 0 and "--seed" in result.stdout
 
 
@@ -154,7 +156,7 @@ def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys)
     assert cli("sample", "--run", out, "--rows", 5, "--condition", "rating=9", "--out", rows_file) == 2
     assert "valid values: 1, 2, 3, 4, 5" in capsys.readouterr().err
     assert cli("sample", "--run", tmp_path / "nothing", "--rows", 5, "--out", rows_file) == 2
-    assert "--stage tabular" in capsys.readouterr().err
+    assert "not a prepared run" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:  # argparse's own error: one line, status 2
         cli("sample", "--run", out, "--rows", 5, "--with-text", "--guidance", 0.5, "--out", rows_file)
     assert usage.value.code == 2 and "--guidance: 0.5: must be at least 1" in capsys.readouterr().err
@@ -188,4 +190,5 @@ def test_fit_init_from_an_earlier_run(tmp_path, behavior_csv, capsys):
     capsys.readouterr()
     assert cli("fit", behavior_csv, "--out", tmp_path / "third", "--stage", "tabular", "--init-from",
                tmp_path / "nothing") == 2
-    assert "--init-from needs a run with models/tabular" in capsys.readouterr().err
+    assert "--init-from needs a run with a fitted tabular model" in capsys.readouterr().err
+    assert not (tmp_path / "third").exists()  # refused before anything was written

@@ -12,16 +12,16 @@ import pytest
 
 from augment.distributed import World
 from augment.filter import FilterConfig, filter_file, filter_rows
-from augment.pipeline import load_prepared, load_preprocessor
+from augment.prepared import Prepared
 from augment.runs import RunDir
 
 FIT = ["--epochs", "2", "--text-steps", "2", "--seed", "3", "--role", "review=text", "--device", "cpu"]
 
 
-def augment(*args, ranks: int = 1, timeout: int = 600, module: str = "augment") -> subprocess.CompletedProcess:
+def augment(*args, ranks: int = 1, timeout: int = 600) -> subprocess.CompletedProcess:
     # torchrun needs "--" before the module's own flags: it would read `--run` as its `--run-path`.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
-               "-m", module, "--"] if ranks > 1 else [sys.executable, "-m", module]
+               "-m", "augment", "--"] if ranks > 1 else [sys.executable, "-m", "augment"]
     result = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, check=False,
                             timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -67,14 +67,14 @@ def test_sharded_tabular_sampling_equals_one_process(two_rank_run, tmp_path):
 
 
 def test_chunked_filter_scores_rows_as_the_in_memory_filter(two_rank_run, tmp_path):
-    _, schema, split, clean = load_prepared(two_rank_run)
-    train, holdout = clean.loc[split["train"]], clean.loc[split["validation"]]
-    rows = clean.loc[split["test"]].reset_index(drop=True)
+    prepared = Prepared.load(two_rank_run)
+    train, holdout = prepared.rows("train"), prepared.rows("validation")
+    rows = prepared.rows("test").reset_index(drop=True)
     rows.to_parquet(tmp_path / "rows.parquet")
     config = FilterConfig(use_text_embeddings=False, real_rows=200, fit_rows=40)
-    whole, summary = filter_rows(rows, train, holdout, schema, load_preprocessor(two_rank_run), config, seed=4)
-    streamed = filter_file(tmp_path / "rows.parquet", tmp_path / "out.parquet", train, holdout, schema,
-                           load_preprocessor(two_rank_run), config, World(), seed=4, keep_all=True, chunk_rows=25)
+    whole, summary = filter_rows(rows, train, holdout, prepared.schema, prepared.preprocessor, config, seed=4)
+    streamed = filter_file(tmp_path / "rows.parquet", tmp_path / "out.parquet", prepared, config, World(), seed=4,
+                           keep_all=True, chunk_rows=25)
     chunked = pd.read_parquet(tmp_path / "out.parquet")
     # Rows fit on keep their out-of-fold score, the rest get the fold models' mean: the same either way.
     np.testing.assert_allclose(chunked["score_p_real"], whole["score_p_real"])
@@ -88,9 +88,9 @@ def test_downstream_finetuning_under_torchrun(tmp_path):
     from tests.conftest import make_review_table
 
     make_review_table(rows=700).to_csv(tmp_path / "reviews.csv", index=False)
-    augment("--data", tmp_path / "reviews.csv", "--role", "review=text", "--learner", "finetune", "--epochs", 1,
+    augment("train", "--data", tmp_path / "reviews.csv", "--role", "review=text", "--learner", "finetune", "--epochs", 1,
             "--sizes", 40, "--ratios", 1, "--seeds", 1, "--out", tmp_path / "results", "--device", "cpu",
-            ranks=2, module="train")
+            ranks=2)
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["config"]["processes"] == 2
     assert {"real", "repeated", "eda"} <= set(results["summary"][0]["arms"])

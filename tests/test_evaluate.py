@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from augment.cli import run_cli
+from augment.evaluate.__main__ import main
+from augment.evaluate.privacy import measure_privacy
+from augment.evaluate.report import category_coverage, measure, range_coverage
 from augment.schema import SchemaOverrides, detect_schema
-from evaluate.__main__ import main
-from evaluate.privacy import measure_privacy
-from evaluate.report import category_coverage, measure, range_coverage
 
 
 def cli(*argv):

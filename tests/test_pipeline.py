@@ -10,7 +10,7 @@ import time
 import pandas as pd
 from pandas.util import hash_pandas_object
 
-from augment import sample
+from augment import pipeline
 from augment.data import read_table
 from augment.pipeline import SynthesisConfig, synthesis_inputs
 from augment.runs import RunDir, staging_folder, write_json
@@ -78,7 +78,7 @@ def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv, monkeypatch):
     # Rows written with other text generation settings are not reused.
     config = SynthesisConfig(rows=30, filter_mode="none")
     assert RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
-    monkeypatch.setattr(sample, "generation_config", lambda **_: GenerationConfig(repetition_penalty=1.3))
+    monkeypatch.setattr(pipeline, "generation_config", lambda **_: GenerationConfig(repetition_penalty=1.3))
     assert not RunDir(straight).stage_is_current("synthesize", synthesis_inputs(RunDir(straight), config, 1))
 
 

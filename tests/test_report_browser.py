@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
+from augment.evaluate.report import measure, write_report
 from augment.schema import SchemaOverrides, detect_schema
-from evaluate.report import measure, write_report
 from tests.conftest import make_review_table
 
 CHROMIUM = shutil.which("chromium")

@@ -8,7 +8,7 @@ with warnings.catch_warnings():  # the single-table report is the one SDV users 
     warnings.simplefilter("ignore", FutureWarning)
     from sdmetrics.reports.single_table import QualityReport
 
-from evaluate.tabular import quality
+from augment.evaluate.tabular import quality
 
 CONTINUOUS = ["Age", "Positive Feedback Count"]
 DISCRETE = ["Rating", "Recommended IND", "Division Name", "Department Name", "Class Name"]

@@ -8,14 +8,14 @@ import pytest
 from augment.cli import run_cli
 from augment.errors import UserError
 from augment.schema import SchemaOverrides
+from augment.train import experiment
+from augment.train.__main__ import main
+from augment.train.data import data_from_table
+from augment.train.experiment import Data, ExperimentConfig, run_experiment, summarize
+from augment.train.learners import FineTuneConfig, length_grouped_batches, make_learner
+from augment.train.outputs import verdict_lines, write_results
+from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 from tests.conftest import make_review_table
-from train import experiment
-from train.__main__ import main
-from train.data import data_from_table
-from train.experiment import Data, ExperimentConfig, run_experiment, summarize
-from train.learners import FineTuneConfig, length_grouped_batches, make_learner
-from train.outputs import verdict_lines, write_results
-from train.stats import mean_ci, paired_comparison, recovered_fraction
 
 
 def test_confidence_interval_and_paired_verdicts():
@@ -142,7 +142,9 @@ def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path
     table = make_review_table(rows=400)
     table.to_csv(tmp_path / "t.csv", index=False)
     readings = np.resize([2.5, 5.7, 0.4], 100)  # a judge's readings can fall outside the 1-5 stars
-    table.iloc[:100].assign(text_rating=readings).to_csv(tmp_path / "s.csv", index=False)
+    synthetic = table.iloc[:100].assign(text_rating=readings)
+    synthetic["review"] += " (synthetic)"  # texts of their own: copies of held-out texts would be dropped
+    synthetic.to_csv(tmp_path / "s.csv", index=False)
     overrides = SchemaOverrides.from_sources(roles=["review=text"])
     data = data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"), overrides, False, None, "text_rating")
     assert len(data.synthetic) > 50 and set(data.synthetic["y"]) == {2.5, 5.0, 1.0}  # clipped to the real range

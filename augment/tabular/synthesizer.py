@@ -26,13 +26,13 @@ from tqdm.auto import tqdm
 
 from augment.distributed import World
 from augment.errors import UserError
+from augment.evaluate.tabular import quality
 from augment.runs import atomic_path, read_json, write_json
 from augment.schema import Schema
 from augment.tabular.entities import KeyDrawer
 from augment.tabular.model import Critic, Generator, activate, condition_loss
 from augment.tabular.sampler import ConditionSampler
 from augment.tabular.transformer import DataTransformer
-from evaluate.tabular import quality
 
 MIN_TRAIN_ROWS = 50
 SAMPLE_CHUNK = 5000

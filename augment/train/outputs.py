@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 
 from augment.runs import atomic_path, write_json
-from train.experiment import ARMS, AUGMENTING
+from augment.train.experiment import ARMS, AUGMENTING
 
 
 def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path) -> Path:

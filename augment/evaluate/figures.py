@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from evaluate.tabular import level_keys, numeric_values
+from augment.evaluate.tabular import level_keys, numeric_values
 
 REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
 

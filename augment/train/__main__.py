@@ -1,4 +1,4 @@
-"""`python -m train`: real-only vs augmented rating models on unseen real rows, over several seeds."""
+"""`python -m augment train`: real-only vs augmented rating models on unseen real rows, over several seeds."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from augment.cli import Parser, add_common, apply_config, positive_int, run_cli
+from augment.cli import Parser, add_common, apply_config, finite_float, off_or_positive, positive_int, run_cli
 
 
 def build_parser() -> Parser:
     parser = Parser(
-        prog="python -m train",
+        prog="python -m augment train",
         description="Fit a rating learner on real rows only and on real + synthetic rows (and the controls: more "
         "real rows, the real rows repeated, EDA copies; and synthetic rows only), over several seeds and sizes, "
         "and report RMSE, MAE and Spearman on the real test split with 95 percent CIs, paired tests and a verdict.",
@@ -29,11 +29,12 @@ def build_parser() -> Parser:
     parser.add_argument("--role", dest="roles", action="append", default=[], metavar="COL=ROLE",
                         help="with --data: set a column's role, e.g. 'review=text' (repeatable)")
     parser.add_argument("--out", metavar="DIR", help="results folder (default: RUN/report/train, or ./train-results)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000], metavar="N",
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[250, 500, 1000, 2000], metavar="N",
                         help="real train rows per setting (default: 250 500 1000 2000)")
-    parser.add_argument("--ratios", type=float, nargs="+", default=[1.0, 3.0], metavar="R",
+    parser.add_argument("--ratios", type=finite_float, nargs="+", default=[1.0, 3.0], metavar="R",
                         help="synthetic rows per real row (default: 1 3)")
-    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per setting (default 5): --seed, --seed+1, ...")
+    parser.add_argument("--repeats", "--seeds", dest="seeds", type=positive_int, default=5, metavar="N",
+                        help="seeds per setting, a count (default 5): --seed, --seed+1, ... --seed+N-1")
     parser.add_argument("--arms", nargs="+", default=["augmented", "synthetic", "more real", "repeated", "eda"],
                         metavar="ARM", help="arms besides real-only (default: all of augmented, synthetic, 'more "
                         "real', repeated, eda); without repeated and eda a gain is reported as not checked against "
@@ -43,17 +44,17 @@ def build_parser() -> Parser:
                         "model's prediction for its text (self-training)")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
-    parser.add_argument("--encoder", default="minilm-l6", help="encoder: a local folder or hub id (default MiniLM)")
+    parser.add_argument("--encoder", default="minilm-l6", metavar="NAME", help="encoder: a local folder or hub id (default MiniLM)")
     parser.add_argument("--epochs", type=positive_int, default=3, help="fine-tuning epochs; the best validation epoch is kept")
     parser.add_argument("--aux-target", metavar="COLUMN", help="multi-task: a binary auxiliary target "
                         "(e.g. 'Recommended IND')")
-    parser.add_argument("--fgm", type=float, default=0.0, metavar="EPS", help="adversarial training on word "
+    parser.add_argument("--fgm", type=off_or_positive, default=0.0, metavar="EPS", help="adversarial training on word "
                         "embeddings with this step size (0: off)")
     parser.add_argument("--lora", action="store_true", help="fine-tune with LoRA adapters instead of every weight")
     parser.add_argument("--with-fields", action="store_true", help="give the learner the tabular fields as text too")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where fine-tuning runs: auto (a GPU when torch sees one, default), cpu, cuda; under "
-                        "torchrun (`torchrun --nproc-per-node N -m train -- ...`) each process takes a share of "
+                        "torchrun (`torchrun --nproc-per-node N -m augment -- train ...`) each process takes a share of "
                         "every batch")
     add_common(parser)
     return parser
@@ -62,10 +63,10 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     from augment.distributed import world as distributed_world
     from augment.schema import SchemaOverrides
-    from train.data import data_from_run, data_from_table
-    from train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
-    from train.learners import FineTuneConfig
-    from train.outputs import verdict_lines, write_results
+    from augment.train.data import data_from_run, data_from_table
+    from augment.train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
+    from augment.train.learners import FineTuneConfig
+    from augment.train.outputs import verdict_lines, write_results
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "train")

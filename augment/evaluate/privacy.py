@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluate.tabular import level_keys, numeric_values
+from augment.evaluate.tabular import level_keys, numeric_values
 
 ROWS = 2000  # rows per side: bounded, the search is quadratic
 

@@ -3,27 +3,34 @@ the target `y`, and an optional binary `aux` target. Rows without text or target
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from augment.data import read_table
 from augment.errors import UserError
-from augment.pipeline import load_prepared
+from augment.prepared import Prepared
 from augment.rows import clean_rows
-from augment.runs import RunDir
 from augment.schema import Schema, SchemaOverrides, detect_schema
 from augment.split import split_rows
 from augment.text.prompts import PromptTemplate
-from train.experiment import Data
+from augment.train.experiment import Data
+
+
+def row_texts(df: pd.DataFrame, schema: Schema) -> pd.Series:
+    """Each row's text columns joined, as the learners read them."""
+    return df[schema.text_columns].apply(
+        lambda row: ". ".join(str(v) for v in row if isinstance(v, str) and v.strip()), axis=1)
 
 
 def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_target: str | None) -> pd.DataFrame:
-    text = df[schema.text_columns].apply(
-        lambda row: ". ".join(str(v) for v in row if isinstance(v, str) and v.strip()), axis=1)
+    text = row_texts(df, schema)
     if with_fields:
         fields = PromptTemplate.from_schema(schema).fields
         text = df[fields].apply(lambda row: PromptTemplate(fields, ["text"]).prompt(row)[: -len("\ntext:")],
                                 axis=1) + ". " + text
-    out = pd.DataFrame({"text": text, "y": pd.to_numeric(df[schema.target], errors="coerce")}, index=df.index)
+    y = pd.to_numeric(df[schema.target], errors="coerce")
+    out = pd.DataFrame({"text": text, "y": y.where(np.isfinite(y))}, index=df.index)  # inf is no rating
     if aux_target:
         if aux_target not in df.columns:
             raise UserError(f"--aux-target {aux_target}: no such column")
@@ -37,8 +44,8 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
 def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path: str | None = None,
                   synthetic_target: str | None = None) -> Data:
     """The run's split; its admitted synthetic rows, or those of `synthetic_path`."""
-    run = RunDir(path)
-    df, schema, split, _ = load_prepared(run)
+    prepared = Prepared.load(path)
+    run, schema = prepared.run, prepared.schema
     _check(schema)
     if synthetic_path:
         rows, source = read_table(synthetic_path), synthetic_path
@@ -47,8 +54,10 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
         source = run.require("augmented.parquet", hint=hint)
         augmented = read_table(source)
         rows = augmented[augmented["is_synthetic"]]
-    parts = {name: learning_table(df.iloc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
-    synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target, parts["train"])
+    parts = {name: learning_table(prepared.raw_rows(name), schema, with_fields, aux_target) for name in prepared.split}
+    held_out = pd.concat([prepared.raw_rows("validation"), prepared.raw_rows("test")])
+    synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target, parts["train"],
+                                 held_out)
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
@@ -62,20 +71,31 @@ def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOver
     clean, _ = clean_rows(df, schema)
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
+    held_out = df.loc[np.concatenate([split["validation"], split["test"]])]
     synthetic = _synthetic_table(read_table(synthetic_path), synthetic_path, schema, with_fields, aux_target,
-                                 synthetic_target, parts["train"]) if synthetic_path else parts["train"].iloc[:0]
+                                 synthetic_target, parts["train"], held_out) if synthetic_path \
+        else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
 def _synthetic_table(rows: pd.DataFrame, source, schema: Schema, with_fields: bool, aux_target: str | None,
-                     synthetic_target: str | None, real_train: pd.DataFrame) -> pd.DataFrame:
-    """The learning table of the synthetic rows, which must carry every column the learner reads."""
+                     synthetic_target: str | None, real_train: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
+    """The learning table of the synthetic rows, which must carry every column the learner reads.
+
+    A synthetic row whose text equals a validation or test row's text is dropped, with a message:
+    it would let the learner see the rows it is scored on."""
     rows = _relabelled(rows, schema, synthetic_target, (real_train["y"].min(), real_train["y"].max()))
     fields = PromptTemplate.from_schema(schema).fields if with_fields else []
     missing = [c for c in [*schema.text_columns, schema.target, *fields] if c not in rows.columns]
     if missing:
         raise UserError(f"{source}: the synthetic rows lack {', '.join(missing)}, which the learner reads; "
                         "give rows with the real table's columns")
+    texts = row_texts(rows, schema)
+    leaked = (texts.str.len() > 0) & texts.isin(set(row_texts(held_out, schema)))
+    if leaked.any():
+        tqdm.write(f"{source}: {int(leaked.sum())} synthetic row(s) dropped: their text equals a validation or test "
+                   "row's (a generator fit with `python -m augment fit` sees train rows only)")
+        rows = rows[~leaked.to_numpy()]
     return learning_table(rows, schema, with_fields, aux_target)
 
 

@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import value_hash
-from train.eda import eda
-from train.fitlog import FitLog, data_fingerprint
-from train.learners import FineTuneConfig, make_learner, rmse
-from train.stats import mean_ci, paired_comparison, recovered_fraction
+from augment.train.eda import eda
+from augment.train.fitlog import FitLog, data_fingerprint
+from augment.train.learners import FineTuneConfig, make_learner, rmse
+from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 
 ARMS = ("real", "augmented", "synthetic first", "self-labelled", "synthetic", "more real", "repeated", "eda")
 AUGMENTING = ("augmented", "synthetic first", "self-labelled")  # the arms that add synthetic rows to the real ones

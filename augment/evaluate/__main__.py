@@ -1,4 +1,4 @@
-"""`python -m evaluate`: the fidelity report of a synthetic table against a real one."""
+"""`python -m augment evaluate`: the fidelity report of a synthetic table against a real one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from augment.cli import Parser, add_common, apply_config, run_cli
 
 def build_parser() -> Parser:
     parser = Parser(
-        prog="python -m evaluate",
+        prog="python -m augment evaluate",
         description="Compare a synthetic table with a real one and write report.html, report.json, report.md.",
     )
     parser.add_argument("--real", required=True, metavar="FILE", help="the real table (CSV, Parquet, JSONL)")
@@ -25,8 +25,8 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from augment.data import read_table
+    from augment.evaluate.report import measure, write_report
     from augment.schema import Schema, detect_schema
-    from evaluate.report import measure, write_report
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "evaluate")

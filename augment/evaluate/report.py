@@ -3,7 +3,7 @@
 Sections: tabular (SDMetrics-style shapes and pair trends, detection AUC, entity consistency,
 coverage), text (lengths, distinct-n, embedding distances with their real-vs-real floor, rating
 consistency), privacy (copies of training text, distance to the closest record, membership
-inference), utility (train on synthetic, test on real; the `python -m train` results when given)
+inference), utility (train on synthetic, test on real; the `python -m augment train` results when given)
 and, for a run, the filter's outcomes. Every score states its direction and range.
 """
 
@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from augment.errors import UserError
+from augment.evaluate import figures
+from augment.evaluate.privacy import measure_privacy
+from augment.evaluate.tabular import detection_auc, level_keys, numeric_values, quality
+from augment.evaluate.text import measure_text
 from augment.rows import clean_rows
 from augment.runs import write_json, write_text
 from augment.schema import Schema
-from evaluate import figures
-from evaluate.privacy import measure_privacy
-from evaluate.tabular import detection_auc, level_keys, numeric_values, quality
-from evaluate.text import measure_text
 
 PASS_QUALITY, PASS_DETECTION, PASS_DCR = 0.8, 0.7, 1.0
 MIN_ROWS = 10  # five detection folds of each table; two halves of the real one for the floors
@@ -273,9 +273,9 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
             [f"trained on {t['rows']} real train rows", _f(t["rmse_trained_on_real_same_size"])],
             ["predicting the train mean", _f(t["rmse_mean_predictor"])]])]
     if results.get("downstream"):
-        from train.outputs import verdict_lines
+        from augment.train.outputs import verdict_lines
 
-        sections += ["<h2>Downstream: real-only vs augmented (python -m train)</h2><ul>",
+        sections += ["<h2>Downstream: real-only vs augmented (python -m augment train)</h2><ul>",
                      "".join(f"<li>{html.escape(line)}</li>" for line in verdict_lines(results["downstream"])),
                      "</ul>"]
     if results.get("filter"):

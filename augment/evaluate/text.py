@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from augment.evaluate.tabular import ks_complement
 from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
-from evaluate.tabular import ks_complement
 
 MAX_EMBEDDED = 1500  # texts per side that are embedded: enough for stable distances, bounded time
 

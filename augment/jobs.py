@@ -1,0 +1,165 @@
+"""Every job the command line runs, as a library function with keyword arguments.
+
+`python -m augment COMMAND` parses flags and calls one of these; a notebook or another tool calls
+them the same way. Which stages a job fits is decided here, in `stages_to_fit`, and nowhere else.
+Settings are checked before any stage writes anything.
+
+    from augment import jobs
+    run = jobs.fit("reviews.csv", "runs/a", stage="tabular", seed=1)
+    jobs.sample("runs/a", rows=500, out="low.parquet", conditions={"Rating": "1"})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from augment.data import read_table, table_format
+from augment.errors import UserError
+from augment.prepared import PrepareConfig, Prepared, load_and_detect, prepare
+from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, write_json
+from augment.schema import Schema, SchemaOverrides
+
+if TYPE_CHECKING:
+    from augment.distributed import World
+    from augment.filter import FilterConfig
+    from augment.pipeline import SynthesisConfig
+
+FIT_STAGES = ("prepare", "tabular", "text", "all")
+PROFILES = ("quick", "full")
+
+
+@dataclass
+class ModelConfig:
+    """How the generators are fit.
+
+    profile: quick (at most 60 GAN epochs, 120 LoRA steps) or full (300 epochs, 600 steps).
+    epochs, text_steps: override the profile's most GAN epochs / LoRA steps (the best is kept).
+    text_model: the causal LM, a local folder or hub id (None: SmolLM2-135M-Instruct from its wheel).
+    init_from: an earlier run directory to warm-start both generators from (same columns)."""
+
+    profile: str = "quick"
+    epochs: int | None = None
+    text_steps: int | None = None
+    text_model: str | None = None
+    init_from: str | None = None
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise UserError(f"--profile {self.profile}: use one of {', '.join(PROFILES)}")
+        for flag, value in (("--epochs", self.epochs), ("--text-steps", self.text_steps)):
+            if value is not None and value < 1:
+                raise UserError(f"{flag} {value}: must be at least 1")
+
+
+def stages_to_fit(stage: str, schema: Schema | None = None) -> tuple[str, ...]:
+    """The model stages a job fits: `stage` names the last one ("all": the tabular GAN, then the text
+    LM when the schema has text; without a schema, the stages the data must support)."""
+    if stage not in FIT_STAGES:
+        raise UserError(f"--stage {stage}: use one of {', '.join(FIT_STAGES)}")
+    if stage == "all":
+        return ("tabular", "text") if schema is not None and schema.text_columns else ("tabular",)
+    return {"prepare": (), "tabular": ("tabular",), "text": ("text",)}[stage]
+
+
+def inspect(data: str | Path, overrides: SchemaOverrides | None = None) -> tuple[dict[str, Any], Schema]:
+    """What `inspect` prints: roles, entities, missing values, cardinalities, row problems; and the schema."""
+    from augment.describe import describe_table
+
+    df, schema, _, rows = load_and_detect(data, overrides or SchemaOverrides())
+    return describe_table(df, schema, rows, str(data)), schema
+
+
+def fit(data: str | Path, out: str | Path, *, stage: str = "all", seed: int = 0,
+        prepare_config: PrepareConfig | None = None, models: ModelConfig | None = None,
+        world: World | None = None) -> Prepared:
+    """Validate and split DATA into the run directory OUT, then fit the generators up to `stage`;
+    returns the prepared run. Reruns resume: a stage whose inputs are unchanged is skipped."""
+    from augment.pipeline import fit_tabular, fit_text_stage
+
+    models = models or ModelConfig()
+    _check_init_from(models.init_from, stages_to_fit(stage))
+    config = replace(prepare_config or PrepareConfig(), seed=seed)
+    prepared = prepare(data, out, config, world, stages=stages_to_fit(stage))
+    for name in stages_to_fit(stage, prepared.schema):
+        if name == "tabular":
+            fit_tabular(prepared, seed, models.profile, models.epochs, models.init_from, world)
+        else:
+            fit_text_stage(prepared, seed, models.profile, models.text_steps, models.text_model, models.init_from,
+                           world)
+    return prepared
+
+
+def _check_init_from(init_from: str | None, stages: tuple[str, ...]) -> None:
+    if not init_from:
+        return
+    needed = {"tabular": f"{TABULAR_DIR}/generator.safetensors", "text": f"{TEXT_DIR}/adapter/template.json"}
+    for stage in stages:
+        RunDir(init_from).require(*needed[stage].split("/"), hint=f"--init-from needs a run with a fitted {stage} model")
+
+
+def run(data: str | Path, out: str | Path, *, seed: int = 0, prepare_config: PrepareConfig | None = None,
+        models: ModelConfig | None = None, synthesis: SynthesisConfig | None = None,
+        device: str = "auto") -> dict[str, Any]:
+    """The whole job: fit every stage, synthesize rows until `synthesis.rows` are admitted, write the
+    fidelity report. Resumable. Returns the synthesis outcome and the paths written."""
+    from augment.distributed import world
+    from augment.pipeline import SynthesisConfig, report_run, synthesize
+
+    synthesis = synthesis or SynthesisConfig()
+    here = world(device)
+    if here.size > 1:
+        raise UserError("`run` is one process; under torchrun, launch `fit`, `sample` and `filter` instead")
+    prepared = fit(data, out, stage="all", seed=seed, prepare_config=prepare_config, models=models, world=here)
+    run_dir = prepared.run
+    outcome = synthesize(prepared, synthesis, seed, here.device)
+    report = report_run(prepared, seed)
+    augmented = read_table(run_dir.file("augmented.parquet"))
+    return {
+        "run": run_dir.path, "augmented": run_dir.file("augmented.parquet"),
+        "synthetic_all": run_dir.file("synthetic_all.parquet"), "manifest": run_dir.manifest_path,
+        "report": report / "report.html" if report else None,
+        "real_rows": int((~augmented["is_synthetic"]).sum()), "synthetic_rows": int(augmented["is_synthetic"].sum()),
+        **outcome,
+    }
+
+
+def sample(run: str | Path, *, rows: int, out: str | Path, conditions: dict[str, str] | None = None,
+           balance: str | None = None, seed: int = 0, with_text: bool = False, chunk_rows: int | None = None,
+           guidance: float | None = None, world: World | None = None) -> dict:
+    """Draw `rows` synthetic rows from a fitted run into OUT (any table format), chunk by chunk;
+    resumable. With text, returns the text quality gates (also written to OUT.gates.json)."""
+    from augment.distributed import World
+    from augment.sample import sample_to_file
+
+    if rows < 1:
+        raise UserError(f"--rows {rows}: must be at least 1")
+    table_format(Path(out))  # a bad extension fails before any work
+    world = world or World()
+    gates = sample_to_file(Prepared.load(run), rows, out, world, conditions, balance, seed, with_text,
+                           chunk_rows=chunk_rows, guidance=guidance)
+    if gates:
+        write_json(Path(f"{out}.gates.json"), gates)
+    return gates
+
+
+def filter(run: str | Path, *, input: str | Path, out: str | Path, config: FilterConfig | None = None,
+           seed: int = 0, keep_all: bool = False, chunk_rows: int | None = None, world: World | None = None) -> dict:
+    """Score the rows of INPUT against a prepared run and write the admitted ones (every row with
+    `keep_all`) to OUT; returns the acceptance summary."""
+    from augment.distributed import World
+    from augment.filter import FILTER_CHUNK_ROWS, FilterConfig, filter_file
+
+    table_format(Path(out))
+    world = world or World()
+    return filter_file(input, out, Prepared.load(run), config or FilterConfig(), world, seed, keep_all,
+                       chunk_rows or FILTER_CHUNK_ROWS)
+
+
+def export(run: str | Path, out: str | Path, *, format: str = "parquet") -> list[Path]:
+    """Write OUT/{train,validation,test}.<format> for other trainers; returns the paths."""
+    from augment.export import export_run
+
+    table_format(Path(f"x.{format}"))
+    return export_run(Prepared.load(run), out, format)
