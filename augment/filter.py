@@ -251,7 +251,8 @@ class RowFilter:
                 given = pd.to_numeric(rows[self.schema.target], errors="coerce").to_numpy(float)
                 rated = has_text & ~np.isnan(given)
                 gap = np.zeros(len(rows))
-                gap[rated] = np.abs(read[rated] - self.typical_reading(given[rated]))
+                if rated.any():  # rows sampled without text have nothing to read
+                    gap[rated] = np.abs(read[rated] - self.typical_reading(given[rated]))
                 checks["rating_contradiction"] = gap > self.config.max_rating_gap
         distance = closest_distances(self.reference, self.tabular(rows))
         out["distance_to_closest_train"] = np.round(distance, 4)

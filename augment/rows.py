@@ -1,8 +1,9 @@
 """Row-level problems and the policy for each, applied to a working copy (the input is never altered).
 
 Policy (also in the README):
-- target null, unparseable or outside its declared bounds: the row is left out of every split;
-- a number that does not parse, or lies outside its column's declared bounds: set to null, and
+- target null, unparseable (inf and magnitudes beyond 1e15 included) or outside its declared bounds:
+  the row is left out of every split;
+- a number that does not parse (or is inf, or beyond 1e15), or lies outside its column's declared bounds: set to null, and
   imputed later from the train split (see preprocess.py);
 - a boolean that is not one of 0/1, true/false, yes/no, y/n, t/f: set to null.
 Every case is counted per column and reported by `inspect` and in the run manifest.
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from augment.schema import BOOLEAN_VALUES, TRUE_VALUES, Schema
+from augment.schema import BOOLEAN_VALUES, TRUE_VALUES, Schema, finite_numbers
 
 KNOWN_BOOLEANS = set().union(*BOOLEAN_VALUES)
 
@@ -45,7 +46,7 @@ def clean_rows(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, RowRepor
     for column in schema.columns:
         values = df[column.name]
         if column.is_numeric:
-            numbers = pd.to_numeric(values, errors="coerce")
+            numbers = finite_numbers(values)
             unparseable = numbers.isna() & values.notna()
             outside = _outside(numbers, column.min, column.max)
             if column.role == "target":

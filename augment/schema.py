@@ -30,6 +30,9 @@ ENTITY_CONSISTENCY = 0.98  # share of rows agreeing with their key's modal value
 ENTITY_REPORT_FLOOR = 0.5  # near-misses above this are reported, so a user can see why a column was left out
 MIN_ENTITY_SUPPORT = 20
 MAX_TARGET_LEVELS = 20  # rows in keys seen at least twice; fewer cannot show a dependency
+# Numbers beyond this magnitude (and inf) are not values the models can learn: float64 squares
+# overflow near 1e154 and standardizing 1e300 is inf. Rows treat them as unparseable (rows.py).
+MAX_MAGNITUDE = 1e15
 
 
 @dataclass
@@ -351,7 +354,7 @@ def _parses(strings: pd.Series, numeric: bool) -> bool:
 def _describe(values: pd.Series, role: str) -> Column:
     column = Column(name=str(values.name), role=role)
     if role in ("numerical", "target"):
-        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        numbers = finite_numbers(values).dropna()
         column.dtype = "int" if _is_integral(numbers) else "float"
         if len(numbers):
             column.min, column.max = _plain(numbers.min()), _plain(numbers.max())
@@ -362,6 +365,15 @@ def _describe(values: pd.Series, role: str) -> Column:
     elif role == "id" and pd.api.types.is_integer_dtype(values):
         column.dtype = "int"
     return column
+
+
+def finite_numbers(values: pd.Series) -> pd.Series:
+    """`values` as float numbers; what does not parse, is not finite or exceeds MAX_MAGNITUDE is NaN."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.dtype == object:  # e.g. Python ints too large for int64
+        numbers = pd.to_numeric(numbers.map(lambda v: float(v) if isinstance(v, int | float) else np.nan))
+    numbers = numbers.astype(float)
+    return numbers.where(numbers.abs() <= MAX_MAGNITUDE)
 
 
 def _plain(value: Any) -> float | int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 import matplotlib
@@ -15,6 +16,17 @@ from matplotlib import pyplot as plt
 from augment.evaluate.tabular import level_keys, numeric_values
 
 REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
+# Column names and values are the user's: a "$" in one must print as a dollar, not start mathtext.
+PLAIN_TEXT = {"text.parse_math": False}
+
+
+def _plain_text(draw):
+    """Draw with matplotlib's math parsing off, without changing the caller's settings."""
+    @functools.wraps(draw)
+    def wrapped(*args, **kwargs):
+        with plt.rc_context(PLAIN_TEXT):
+            return draw(*args, **kwargs)
+    return wrapped
 
 
 def _png(fig) -> str:
@@ -25,6 +37,7 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+@_plain_text
 def column(real: pd.Series, synthetic: pd.Series, continuous: bool) -> str:
     fig, ax = plt.subplots(figsize=(4, 2.6), dpi=80)
     if continuous:
@@ -44,6 +57,7 @@ def column(real: pd.Series, synthetic: pd.Series, continuous: bool) -> str:
     return _png(fig)
 
 
+@_plain_text
 def pair_heatmap(pairs: dict[str, float], columns: list[str]) -> str:
     """1 - score for every scored pair: 0 (white) is a trend kept, darker is a trend lost."""
     index = {name: i for i, name in enumerate(columns)}
@@ -60,6 +74,7 @@ def pair_heatmap(pairs: dict[str, float], columns: list[str]) -> str:
     return _png(fig)
 
 
+@_plain_text
 def text_lengths(real: pd.Series, synthetic: pd.Series) -> str:
     fig, ax = plt.subplots(figsize=(4, 2.6), dpi=80)
     r = real.dropna().astype(str).str.split().str.len()
@@ -72,6 +87,7 @@ def text_lengths(real: pd.Series, synthetic: pd.Series) -> str:
     return _png(fig)
 
 
+@_plain_text
 def projection(points: dict) -> str:
     fig, ax = plt.subplots(figsize=(4, 3.2), dpi=80)
     r, s = np.asarray(points["real"]), np.asarray(points["synthetic"])
@@ -82,6 +98,7 @@ def projection(points: dict) -> str:
     return _png(fig)
 
 
+@_plain_text
 def outcomes(counts: dict[str, int]) -> str:
     fig, ax = plt.subplots(figsize=(4, 2.6), dpi=80)
     names = list(counts)

@@ -10,6 +10,7 @@ and, for a run, the filter's outcomes. Every score states its direction and rang
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from augment.evaluate.privacy import measure_privacy
 from augment.evaluate.tabular import detection_auc, level_keys, numeric_values, quality
 from augment.evaluate.text import measure_text
 from augment.rows import clean_rows
-from augment.runs import write_json, write_text
+from augment.runs import PROVENANCE_COLUMNS, write_json, write_text
 from augment.schema import Schema
 
 PASS_QUALITY, PASS_DETECTION, PASS_DCR = 0.8, 0.7, 1.0
@@ -38,9 +39,13 @@ def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
     return continuous, discrete
 
 
-def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> None:
+def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, train: pd.DataFrame | None = None) -> None:
+    for name, table in (("real", real), ("train", train)):
+        absent = [c for c in schema.names if table is not None and c not in table.columns]
+        if absent:
+            raise UserError(f"the {name} table lacks the schema's column(s) {', '.join(map(repr, absent))}")
     missing = [c for c in schema.names if c not in synthetic.columns]
-    extra = [c for c in synthetic.columns if c not in real.columns and c != "is_synthetic"]
+    extra = [c for c in synthetic.columns if c not in real.columns and c not in PROVENANCE_COLUMNS]
     if missing or extra:
         raise UserError(f"real and synthetic columns differ: missing in synthetic {missing}, not in real {extra}")
 
@@ -56,7 +61,7 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
     """Every number of the report. `train`: the rows the generator saw (for copies, distances and
     membership); without it, half of `real` stands in for it and the other half is the yardstick.
     `extra`: a run's filter outcomes and downstream results, shown as they are."""
-    check_tables(real, synthetic, schema)
+    check_tables(real, synthetic, schema, train)
     # Both tables typed by the same row policy, so 0/1 and True/False are one boolean; without the
     # bounds, so an out-of-range synthetic value is scored, not nulled.
     unbounded = Schema([replace(c, min=None, max=None) for c in schema.columns], schema.entities)
@@ -188,14 +193,21 @@ def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(results)
+    md = ["# Fidelity report", "", _md(_counts_line(results)), "",
+          "| score | value | direction, range | real vs real | mark |", "| --- | ---: | --- | ---: | --- |"]
+    md += [f"| {' | '.join(map(_md, row))} |" for row in rows]
+    page = _html(results, rows, real, synthetic, schema)  # built before any file is written: all three or none
     write_json(out / "report.json", {k: v for k, v in results.items()} | {"summary": [
         dict(zip(("score", "value", "direction", "real_vs_real", "mark"), row)) for row in rows]})
-    md = ["# Fidelity report", "", _counts_line(results), "",
-          "| score | value | direction, range | real vs real | mark |", "| --- | ---: | --- | ---: | --- |"]
-    md += [f"| {' | '.join(row)} |" for row in rows]
     write_text(out / "report.md", "\n".join(md) + "\n")
-    write_text(out / "report.html", _html(results, rows, real, synthetic, schema))
+    write_text(out / "report.html", page)
     return out
+
+
+def _md(text: str) -> str:
+    """`text` as literal Markdown: the user's column names and values never become markup."""
+    text = html.escape(str(text), quote=False).replace("\n", " ")
+    return re.sub(r"([\\`*_\[\]|$~])", r"\\\1", text)
 
 
 def remove_report(out: str | Path) -> None:

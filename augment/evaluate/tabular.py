@@ -43,16 +43,20 @@ class QualityScores:
 
 def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
     real, synthetic = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
-    if real.empty or synthetic.empty:
-        return float("nan")
+    if real.empty:
+        return float("nan")  # nothing to reproduce
+    if synthetic.empty:
+        return 0.0  # real values, and not one synthetic value: scored as the worst shape, never left out
     statistic = ks_2samp(real.round(KS_DECIMALS), synthetic.round(KS_DECIMALS)).statistic
     return float(1 - statistic)
 
 
 def tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
     real, synthetic = real.dropna(), synthetic.dropna()
-    if real.empty or synthetic.empty:
+    if real.empty:
         return float("nan")
+    if synthetic.empty:
+        return 0.0  # as in ks_complement: an empty synthetic column scores, and scores worst
     p = real.value_counts(normalize=True)
     q = synthetic.value_counts(normalize=True)
     p, q = p.align(q, fill_value=0.0)
