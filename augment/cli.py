@@ -31,7 +31,7 @@ class Parser(argparse.ArgumentParser):
                               help="print the version and exit")
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)} (see --help)\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -133,6 +133,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def one_line(text: str) -> str:
+    """A message that stays one line whatever the user's values hold (newlines shown as \\n)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     # Our bars show the long work; Hugging Face's "Loading weights" bar at every model load only
     # clutters the terminal. Read once when transformers is first imported, so set before `main`.
@@ -140,7 +145,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     try:
         return main(argv)
     except UserError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {one_line(str(exc))}\n")
         return EXIT_USAGE
     except OSError as exc:
         if exc.filename is None:  # not about a path the user gave: a bug, keep its traceback

@@ -116,6 +116,12 @@ def normalize_table(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
                 kind = type(values.iloc[row]).__name__
                 raise UserError(f"{source}: column '{name}' holds a {kind} in row {row}; each cell must be one "
                                 "number, string or date: flatten the column (e.g. to text) first")
+            kinds = values.dropna().map(_kind)
+            if kinds.nunique() > 1:  # JSONL can mix them; no table format can store the mix
+                first = {kind: int(np.flatnonzero((values.map(_kind) == kind).to_numpy())[0]) for kind in kinds.unique()}
+                found = ", ".join(f"{kind} (row {row})" for kind, row in sorted(first.items(), key=lambda kv: kv[1]))
+                raise UserError(f"{source}: column '{name}' mixes {found}; give it one type (quote the values to "
+                                "make them all text)")
     return df
 
 
@@ -132,6 +138,16 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         else:
             df.to_json(tmp, orient="records", lines=True, force_ascii=False)
     return path
+
+
+def _kind(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "booleans"
+    if isinstance(value, int | float | np.number):
+        return "numbers"
+    return "text" if isinstance(value, str) else type(value).__name__
 
 
 @contextlib.contextmanager

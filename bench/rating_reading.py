@@ -6,7 +6,7 @@ under its true rating. Reported: Spearman correlation between the rating the lik
 (their softmax-weighted mean) and the true rating, the share where the most likely rating is the
 true one, and the mean log-likelihood gap (nats) between the true and the mirrored rating (6 - r).
 
-Compared: the untuned model with the bare prompt of sessions 1-2 (`Rating: 2` among the other
+Compared: the untuned model with the bare prompt (`Rating: 2` among the other
 fields), the untuned model with today's prompt (`Rating: 2 out of 5 (negative)` on its own line),
 and a fitted adapter with its own template (default: the one `bench/text_lm.py` fits).
 

@@ -4,7 +4,7 @@ Fitting: LoRA steps at batch 8, rows padded to 160 tokens in float32 (the plain 
 under bfloat16 autocast, and ours (bucketed by length, bfloat16 autocast); completion tokens per
 second. Generation: rows a minute (and completion tokens a second) for the conditioning fields of
 real validation rows: transformers' generate, our decode loop in float32, bfloat16, bfloat16 with
-classifier-free guidance (the default), the default with session 1-5's repetition penalty (1.15),
+classifier-free guidance (the default), the default with the earlier repetition penalty (1.15),
 int8 dynamic quantization; each path's validation perplexity, rating consistency (Spearman of a
 TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of distinct word pairs,
 word reuse and loops side by side with the real validation text's. 20 generated rows
@@ -108,7 +108,7 @@ def main() -> None:
               {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
              ("ours: early-exit decode, bfloat16, batch 64", False, {"guidance": 1.0}),
              (f"{guided} (default)", False, {}),
-             ("the default with repetition penalty 1.15 (sessions 1-5)", False, {"repetition_penalty": 1.15}),
+             ("the default with repetition penalty 1.15 (the earlier default)", False, {"repetition_penalty": 1.15}),
              ("ours: early-exit decode, int8 dynamic, batch 64", False, {"precision": "int8", "guidance": 1.0}))
     real_tokens = None
     for name, plain, overrides in paths:
