@@ -253,3 +253,20 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
         path.write_text("partial")
     assert remove_stale_temporaries(tmp_path) == 1
     assert not dead.exists() and mine.exists() and other_host.exists()
+
+
+def test_the_report_takes_markup_and_infinite_numbers_in_its_stride(tmp_path):
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"price $": rng.normal(10, 2, 80), "a | b": rng.choice(["x$", "y|z", "<b>w</b>"], 80),
+                         "huge": rng.normal(0, 1, 80), "rating": rng.integers(1, 6, 80)})
+    real.loc[:3, "huge"] = [1e300, -np.inf, np.inf, 1e16]
+    real.to_csv(tmp_path / "real.csv", index=False)
+    real.sample(frac=1, random_state=1).to_csv(tmp_path / "synthetic.csv", index=False)
+    status, err = call("evaluate", "--real", tmp_path / "real.csv", "--synthetic", tmp_path / "synthetic.csv",
+                       "--out", tmp_path / "report")
+    assert status == 0, err
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"report.html", "report.json", "report.md"}
+    assert "a | b" in (tmp_path / "report" / "report.html").read_text()
+    from augment.evaluate.report import _md
+
+    assert _md("a | b <i>$x$</i>") == "a \\| b &lt;i&gt;\\$x\\$&lt;/i&gt;"  # Markdown escaped, as the HTML is

@@ -58,13 +58,14 @@ def column(real: pd.Series, synthetic: pd.Series, continuous: bool) -> str:
 
 
 @_plain_text
-def pair_heatmap(pairs: dict[str, float], columns: list[str]) -> str:
-    """1 - score for every scored pair: 0 (white) is a trend kept, darker is a trend lost."""
+def pair_heatmap(pairs: list[dict], columns: list[str]) -> str:
+    """1 - score for every scored pair ({"columns": [a, b], "score": s}): 0 (white) is a trend kept,
+    darker is a trend lost."""
     index = {name: i for i, name in enumerate(columns)}
     grid = np.full((len(columns), len(columns)), np.nan)
-    for key, score in pairs.items():
-        a, b = key.split(" | ")
-        grid[index[a], index[b]] = grid[index[b], index[a]] = 1 - score
+    for pair in pairs:
+        a, b = pair["columns"]
+        grid[index[a], index[b]] = grid[index[b], index[a]] = 1 - pair["score"]
     fig, ax = plt.subplots(figsize=(5, 4), dpi=80)
     image = ax.imshow(grid, cmap="Reds", vmin=0, vmax=max(0.3, np.nanmax(grid) if pairs else 0.3))
     ax.set_xticks(range(len(columns)), [c[:14] for c in columns], rotation=60, fontsize=7)

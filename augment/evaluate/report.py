@@ -56,23 +56,27 @@ def check_rows(tables: dict[str, pd.DataFrame]) -> None:
             raise UserError(f"the {name} table has {len(table)} usable rows; the report needs at least {MIN_ROWS}")
 
 
+def typed(table: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """`table` typed by the row policy without the bounds (an out-of-range synthetic value is scored,
+    not nulled; an infinite one is null), so every score and figure reads the same values."""
+    unbounded = Schema([replace(c, min=None, max=None) for c in schema.columns], schema.entities)
+    return clean_rows(table, unbounded)[0]
+
+
 def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: int = 0,
             train: pd.DataFrame | None = None, extra: dict | None = None) -> dict:
     """Every number of the report. `train`: the rows the generator saw (for copies, distances and
     membership); without it, half of `real` stands in for it and the other half is the yardstick.
     `extra`: a run's filter outcomes and downstream results, shown as they are."""
     check_tables(real, synthetic, schema, train)
-    # Both tables typed by the same row policy, so 0/1 and True/False are one boolean; without the
-    # bounds, so an out-of-range synthetic value is scored, not nulled.
-    unbounded = Schema([replace(c, min=None, max=None) for c in schema.columns], schema.entities)
-    real, _ = clean_rows(real, unbounded)
-    synthetic, _ = clean_rows(synthetic, unbounded)
+    # Both tables typed by the same row policy, so 0/1 and True/False are one boolean.
+    real, synthetic = typed(real, schema), typed(synthetic, schema)
     check_rows({"real": real, "synthetic": synthetic})
     if train is None:
         halves = np.random.default_rng(seed).permutation(len(real))
         train, holdout = real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]]
     else:
-        train, _ = clean_rows(train, unbounded)
+        train = typed(train, schema)
         check_rows({"train": train})
         holdout = real
     continuous, discrete = split_columns(schema)
@@ -196,7 +200,7 @@ def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
     md = ["# Fidelity report", "", _md(_counts_line(results)), "",
           "| score | value | direction, range | real vs real | mark |", "| --- | ---: | --- | ---: | --- |"]
     md += [f"| {' | '.join(map(_md, row))} |" for row in rows]
-    page = _html(results, rows, real, synthetic, schema)  # built before any file is written: all three or none
+    page = _html(results, rows, typed(real, schema), typed(synthetic, schema), schema)  # before any file: all or none
     write_json(out / "report.json", {k: v for k, v in results.items()} | {"summary": [
         dict(zip(("score", "value", "direction", "real_vs_real", "mark"), row)) for row in rows]})
     write_text(out / "report.md", "\n".join(md) + "\n")

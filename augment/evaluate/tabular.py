@@ -29,7 +29,7 @@ class QualityScores:
     shapes: float
     pair_trends: float
     column_shapes: dict[str, float]
-    pairs: dict[str, float]  # "a | b" -> score, for the pairs that show a trend in the real data
+    pairs: dict[tuple[str, str], float]  # (a, b) -> score, for the pairs that show a trend in the real data
 
     def to_dict(self) -> dict:
         return {
@@ -37,7 +37,8 @@ class QualityScores:
             "column_shapes": self.shapes,
             "column_pair_trends": self.pair_trends,
             "per_column": self.column_shapes,
-            "per_pair": self.pairs,
+            # a list, not "a | b" keys: column names may hold any text
+            "per_pair": [{"columns": [a, b], "score": score} for (a, b), score in self.pairs.items()],
         }
 
 
@@ -112,7 +113,7 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], 
             )
             score = contingency_similarity(r, s, REAL_ASSOCIATION_THRESHOLD)
         if not np.isnan(score):
-            pairs[f"{a} | {b}"] = score
+            pairs[(a, b)] = score
     shape_score = _mean(shapes.values())
     pair_score = _mean(pairs.values())
     overall = _mean([shape_score, pair_score])
