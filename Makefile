@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 # 300 rows, admitted by the discriminator's top half: with today's text generator, rejection
 # sampling admits about 9% of rows (reports/filter_ablation.md), too few for a demo on 2 cores.
 demo: install
-	$(PY) -m augment run womens-clothing --out runs/demo --profile quick --rows 300 --filter top
+	$(PY) -m augment run womens-clothing --out runs/demo --profile quick --rows 300 --filter-mode top
 
 test: install
 	$(PY) -m pytest -q

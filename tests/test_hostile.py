@@ -270,3 +270,58 @@ def test_the_report_takes_markup_and_infinite_numbers_in_its_stride(tmp_path):
     from augment.evaluate.report import _md
 
     assert _md("a | b <i>$x$</i>") == "a \\| b &lt;i&gt;\\$x\\$&lt;/i&gt;"  # Markdown escaped, as the HTML is
+
+
+def test_a_category_column_reads_as_its_values(tmp_path):
+    table = pd.DataFrame({"size": pd.Categorical(["S", "M", "L"] * 10), "rating": [1, 2, 3] * 10})
+    table.to_parquet(tmp_path / "c.parquet")
+    read = read_table(tmp_path / "c.parquet")
+    assert read["size"].dtype == object and list(read["size"][:3]) == ["S", "M", "L"]
+
+
+def test_an_entity_cannot_determine_its_own_key(small_table):
+    status, err = call("inspect", small_table, "--entity", "a=a,b")
+    assert status == 2 and "cannot be one of its own attributes" in err
+
+
+def test_evaluate_names_a_train_table_that_lacks_a_column(tmp_path, small_table):
+    pd.read_csv(small_table).drop(columns="b").to_csv(tmp_path / "train.csv", index=False)
+    status, err = call("evaluate", "--real", small_table, "--synthetic", small_table, "--train", tmp_path / "train.csv",
+                       "--out", tmp_path / "report")
+    assert status == 2 and "train table lacks" in err and "'b'" in err and not (tmp_path / "report").exists()
+
+
+def test_an_all_null_synthetic_column_scores_worst_not_left_out():
+    from augment.evaluate.tabular import quality
+
+    real = pd.DataFrame({"x": np.arange(50.0), "c": list("ab") * 25})
+    empty = real.assign(x=np.nan)
+    assert quality(real, empty, ["x"], ["c"]).column_shapes["x"] == 0.0
+    assert quality(real, real.assign(c=None), ["x"], ["c"]).column_shapes["c"] == 0.0
+
+
+def test_preparing_other_data_into_a_run_forgets_its_model(tmp_path, behavior_csv):
+    run = tmp_path / "run"
+    assert call("fit", behavior_csv, "--out", run, "--stage", "tabular", "--epochs", 1)[0] == 0
+    other = tmp_path / "other.csv"
+    pd.read_csv(behavior_csv).iloc[::-1].to_csv(other, index=False)
+    assert call("fit", other, "--out", run, "--stage", "prepare")[0] == 0
+    assert not (run / "models" / "tabular").exists()
+    status, err = call("sample", "--run", run, "--rows", 5, "--out", tmp_path / "rows.csv")
+    assert status == 2 and "no fitted tabular model" in err
+
+
+def test_train_drops_synthetic_rows_that_copy_held_out_text(tmp_path, capsys):
+    from augment.schema import SchemaOverrides
+    from augment.train.data import data_from_table
+    from tests.conftest import make_review_table
+
+    table = make_review_table(rows=300).assign(review=lambda t: [f"review {i}: {r}" for i, r in enumerate(t.review)])
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table.to_csv(tmp_path / "copies.csv", index=False)  # every row copied, held-out ones included
+    data = data_from_table(str(tmp_path / "t.csv"), str(tmp_path / "copies.csv"),
+                           SchemaOverrides.from_sources(roles=["review=text"]), False, None)
+    held_out = set(data.validation["text"]) | set(data.test["text"])
+    assert held_out and not set(data.synthetic["text"]) & held_out
+    assert len(data.synthetic) == len(data.train)  # only the copies of train rows stay
+    assert f"{len(held_out)} synthetic row(s) dropped" in capsys.readouterr().out
