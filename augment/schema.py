@@ -372,8 +372,10 @@ def finite_numbers(values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.dtype == object:  # e.g. Python ints too large for int64
         numbers = pd.to_numeric(numbers.map(lambda v: float(v) if isinstance(v, int | float) else np.nan))
-    numbers = numbers.astype(float)
-    return numbers.where(numbers.abs() <= MAX_MAGNITUDE)
+    if pd.api.types.is_bool_dtype(numbers):
+        return numbers
+    beyond = numbers.abs() > MAX_MAGNITUDE  # False for NaN; True for inf
+    return numbers.astype(float).mask(beyond) if beyond.any() else numbers  # integers stay integers
 
 
 def _plain(value: Any) -> float | int:
