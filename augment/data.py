@@ -125,6 +125,15 @@ def normalize_table(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     return df
 
 
+def as_table(source: str | Path | pd.DataFrame, name: str = "DataFrame") -> pd.DataFrame:
+    """A table from a path (read_table) or a DataFrame (a normalized copy): what the jobs accept."""
+    if isinstance(source, pd.DataFrame):
+        if len(source) == 0 or len(source.columns) == 0:
+            raise UserError(f"{name}: has no rows or no columns")
+        return normalize_table(source.copy(), name)
+    return read_table(source)
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write by extension, atomically: the file appears complete under its name or not at all."""
     path = Path(path)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from augment.data import read_table, table_format
+import pandas as pd
+
+from augment.data import as_table, read_table, table_format
 from augment.errors import UserError
 from augment.prepared import PrepareConfig, Prepared, load_and_detect, prepare
 from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, write_json
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from augment.distributed import World
     from augment.filter import FilterConfig
     from augment.pipeline import SynthesisConfig
+    from augment.train.experiment import ExperimentConfig
 
 FIT_STAGES = ("prepare", "tabular", "text", "all")
 PROFILES = ("quick", "full")
@@ -163,3 +166,57 @@ def export(run: str | Path, out: str | Path, *, format: str = "parquet") -> list
 
     table_format(Path(f"x.{format}"))
     return export_run(Prepared.load(run), out, format)
+
+
+def evaluate(real: str | Path | pd.DataFrame, synthetic: str | Path | pd.DataFrame, *, out: str | Path | None = None,
+             train: str | Path | pd.DataFrame | None = None, schema: Schema | str | Path | None = None,
+             seed: int = 0) -> dict:
+    """The fidelity report of `synthetic` against `real` (tables or paths): every number, as a dict;
+    with `out`, also report.html, report.md and report.json there. `train`: the rows the generator
+    saw, for the privacy checks. `schema`: a Schema or schema JSON path (default: detected)."""
+    from augment.evaluate.report import measure, write_report
+    from augment.schema import detect_schema
+
+    real_rows, synthetic_rows = as_table(real, "the real table"), as_table(synthetic, "the synthetic table")
+    train_rows = None if train is None else as_table(train, "the train table")
+    if schema is None:
+        schema = detect_schema(real_rows)
+    elif not isinstance(schema, Schema):
+        schema = Schema.load(schema)
+    results = measure(real_rows, synthetic_rows, schema, seed, train_rows)
+    if out is not None:
+        write_report(results, real_rows, synthetic_rows, schema, out)
+    return results
+
+
+def train(*, run: str | Path | None = None, data: str | Path | pd.DataFrame | None = None,
+          synthetic: str | Path | pd.DataFrame | None = None, out: str | Path | None = None,
+          experiment: ExperimentConfig | None = None, overrides: SchemaOverrides | None = None,
+          with_fields: bool = False, synthetic_target: str | None = None, world: World | None = None) -> dict:
+    """The downstream experiment: a rating learner on real rows only and on real + synthetic rows
+    (and the controls), scored on the real test split. From a run directory (`run`: its split and
+    admitted rows) or any table (`data`, split 70/15/15); `synthetic` replaces or supplies the
+    synthetic rows. Writes results.json, results.csv and figures to `out` (a rerun resumes from its
+    fits.jsonl); returns the summary rows with their verdicts."""
+    from augment.distributed import World
+    from augment.train.data import data_from_run, data_from_table
+    from augment.train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
+    from augment.train.outputs import write_results
+
+    if (run is None) == (data is None):
+        raise UserError("give either a run directory (--run) or a table (--data)")
+    experiment = experiment or ExperimentConfig()
+    world = world or World()
+    if run is not None:
+        rows = data_from_run(run, with_fields, experiment.aux_target, synthetic, synthetic_target)
+        out = Path(out or Path(run) / "report" / "train")
+    else:
+        rows = data_from_table(data, synthetic, overrides or SchemaOverrides(), with_fields, experiment.aux_target,
+                               synthetic_target)
+        out = Path(out or "train-results")
+    results = run_experiment(rows, experiment, world=world, log_path=out / "fits.jsonl")
+    if not world.is_main:
+        return {}
+    summary = summarize(results)
+    write_results(results, summary, to_dict(experiment) | {"processes": world.size}, out)
+    return {"out": out, "summary": summary}

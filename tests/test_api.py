@@ -45,3 +45,20 @@ def test_an_unfitted_augmenter_says_what_to_do(tmp_path):
         Augmenter.load(tmp_path)
     with pytest.raises(UserError, match="DataFrame"):
         Augmenter().fit([1, 2, 3])
+
+
+def test_evaluate_and_train_take_dataframes(tmp_path):
+    from augment import jobs
+    from augment.schema import SchemaOverrides
+    from augment.train.experiment import ExperimentConfig
+    from tests.conftest import make_review_table
+
+    table = make_review_table(rows=300)
+    results = jobs.evaluate(table.iloc[:150], table.iloc[150:], out=tmp_path / "report")
+    assert 0 < results["tabular"]["quality"] <= 1 and (tmp_path / "report" / "report.html").is_file()
+    synthetic = table.sample(100, random_state=1).assign(review=lambda t: t["review"] + " (synthetic)")
+    outcome = jobs.train(data=table, synthetic=synthetic, out=tmp_path / "train",
+                         overrides=SchemaOverrides.from_sources(roles=["review=text"]),
+                         experiment=ExperimentConfig(sizes=[40], ratios=[1], seeds=1, arms=["augmented"]))
+    assert set(outcome["summary"][0]["arms"]) == {"real", "augmented"} and outcome["summary"][0]["verdict"]
+    assert (tmp_path / "train" / "results.json").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from augment.cli import Parser, add_common, apply_config, run_cli
 
@@ -24,18 +25,12 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from augment.data import read_table
-    from augment.evaluate.report import measure, write_report
-    from augment.schema import Schema, detect_schema
+    from augment import jobs
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "evaluate")
-    real, synthetic = read_table(args.real), read_table(args.synthetic)
-    train = read_table(args.train) if args.train else None
-    schema = Schema.load(args.schema) if args.schema else detect_schema(real)
-    results = measure(real, synthetic, schema, args.seed, train)
-    out = write_report(results, real, synthetic, schema, args.out)
-    print(f"report: {out / 'report.html'} (also report.json, report.md)")
+    jobs.evaluate(args.real, args.synthetic, out=args.out, train=args.train, schema=args.schema, seed=args.seed)
+    print(f"report: {Path(args.out) / 'report.html'} (also report.json, report.md)")
     return 0
 
 

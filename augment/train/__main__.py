@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from augment.cli import Parser, add_common, apply_config, finite_float, off_or_positive, positive_int, run_cli
 
@@ -61,37 +60,29 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from augment import jobs
     from augment.distributed import world as distributed_world
     from augment.schema import SchemaOverrides
-    from augment.train.data import data_from_run, data_from_table
-    from augment.train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
+    from augment.train.experiment import ExperimentConfig
     from augment.train.learners import FineTuneConfig
-    from augment.train.outputs import verdict_lines, write_results
+    from augment.train.outputs import verdict_lines
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "train")
-    if args.run:
-        data = data_from_run(args.run, args.with_fields, args.aux_target, args.synthetic, args.synthetic_target)
-        out = Path(args.out or Path(args.run) / "report" / "train")
-    else:
-        overrides = SchemaOverrides.from_sources(target=args.target, roles=args.roles)
-        data = data_from_table(args.data, args.synthetic, overrides, args.with_fields, args.aux_target,
-                               args.synthetic_target)
-        out = Path(args.out or "train-results")
-    config = ExperimentConfig(
+    experiment = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,
-        arms=args.arms,
-        aux_target=args.aux_target,
+        arms=args.arms, aux_target=args.aux_target,
         finetune=FineTuneConfig(encoder=args.encoder, epochs=args.epochs, fgm_epsilon=args.fgm, lora=args.lora),
     )
-    world = distributed_world(args.device)
-    results = run_experiment(data, config, world=world, log_path=out / "fits.jsonl")  # a rerun resumes
-    if not world.is_main:
-        return 0
-    summary = summarize(results)
-    write_results(results, summary, to_dict(config) | {"processes": world.size}, out)
-    for line in verdict_lines(summary):
+    outcome = jobs.train(run=args.run, data=args.data, synthetic=args.synthetic, out=args.out, experiment=experiment,
+                         overrides=SchemaOverrides.from_sources(target=args.target, roles=args.roles),
+                         with_fields=args.with_fields, synthetic_target=args.synthetic_target,
+                         world=distributed_world(args.device))
+    if not outcome:
+        return 0  # another rank's job: rank 0 reports
+    for line in verdict_lines(outcome["summary"]):
         print(line)
+    out = outcome["out"]
     print(f"results: {out / 'results.json'}, {out / 'results.csv'}, {out / 'learning_curve.png'}, {out / 'gain.png'}")
     return 0
 

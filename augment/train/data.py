@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from augment.data import read_table
+from augment.data import as_table, read_table
 from augment.errors import UserError
 from augment.prepared import Prepared
 from augment.rows import clean_rows
@@ -41,14 +41,14 @@ def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_targ
     return out[(out["text"].str.len() > 0) & out["y"].notna()]
 
 
-def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path: str | None = None,
+def data_from_run(path: str, with_fields: bool, aux_target: str | None, synthetic_path=None,
                   synthetic_target: str | None = None) -> Data:
-    """The run's split; its admitted synthetic rows, or those of `synthetic_path`."""
+    """The run's split; its admitted synthetic rows, or those of `synthetic_path` (a path or a DataFrame)."""
     prepared = Prepared.load(path)
     run, schema = prepared.run, prepared.schema
     _check(schema)
-    if synthetic_path:
-        rows, source = read_table(synthetic_path), synthetic_path
+    if synthetic_path is not None:
+        rows, source = as_table(synthetic_path, "the synthetic rows"), _name(synthetic_path)
     else:
         hint = "run `python -m augment run DATA --out RUN` first"
         source = run.require("augmented.parquet", hint=hint)
@@ -61,20 +61,21 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
-def data_from_table(path: str, synthetic_path: str | None, overrides: SchemaOverrides, with_fields: bool,
+def data_from_table(path, synthetic_path, overrides: SchemaOverrides, with_fields: bool,
                     aux_target: str | None, synthetic_target: str | None = None) -> Data:
-    if synthetic_target and not synthetic_path:
+    """A table split 70/15/15 (seed 0), and synthetic rows; each a path or a DataFrame."""
+    if synthetic_target and synthetic_path is None:
         raise UserError("--synthetic-target needs --synthetic FILE: with --data there are no synthetic rows")
-    df = read_table(path)
+    df = as_table(path, "the table")
     schema = detect_schema(df, overrides)
     _check(schema)
     clean, _ = clean_rows(df, schema)
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
     held_out = df.loc[np.concatenate([split["validation"], split["test"]])]
-    synthetic = _synthetic_table(read_table(synthetic_path), synthetic_path, schema, with_fields, aux_target,
-                                 synthetic_target, parts["train"], held_out) if synthetic_path \
-        else parts["train"].iloc[:0]
+    synthetic = _synthetic_table(as_table(synthetic_path, "the synthetic rows"), _name(synthetic_path), schema,
+                                 with_fields, aux_target, synthetic_target, parts["train"], held_out) \
+        if synthetic_path is not None else parts["train"].iloc[:0]
     return Data(parts["train"], synthetic, parts["validation"], parts["test"])
 
 
@@ -110,6 +111,10 @@ def _relabelled(rows: pd.DataFrame, schema: Schema, synthetic_target: str | None
         raise UserError(f"--synthetic-target {synthetic_target}: the synthetic rows have no such column "
                         "(`augment filter` writes text_rating, its judge's reading of each text)")
     return rows.assign(**{schema.target: pd.to_numeric(rows[synthetic_target], errors="coerce").clip(*target_range)})
+
+
+def _name(source) -> str:
+    return "the synthetic rows" if isinstance(source, pd.DataFrame) else str(source)
 
 
 def _check(schema: Schema) -> None:
