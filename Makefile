@@ -20,14 +20,15 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 # 300 rows, admitted by the discriminator's top half: with today's text generator, rejection
-# sampling admits about 9% of rows (reports/filter_ablation.md), too few for a demo on 2 cores.
+# sampling admits about 9% of rows (reports/filter_ablation/), too few for a demo on 2 cores.
 demo: install
 	$(PY) -m augment run womens-clothing --out runs/demo --profile quick --rows 300 --filter-mode top
 
 test: install
 	$(PY) -m pytest -q
 
-# Each script writes its figures to reports/ (about an hour and a half in all on 2 cores).
+# Each script writes its folder in reports/ and the index reports/README.md (about an hour and a half
+# in all on 2 cores). bench/downstream.py needs a full run directory first; see docs/results.md.
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/tabular_gan.py
@@ -36,6 +37,7 @@ bench: install
 	$(PY) bench/filter_ablation.py
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py
+	$(PY) bench/reporting.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -20,7 +20,7 @@ import pandas as pd
 from augment.data import as_table, read_table, table_format
 from augment.errors import UserError
 from augment.prepared import PrepareConfig, Prepared, load_and_detect, prepare
-from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, write_json
+from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, provenance, write_json
 from augment.schema import Schema, SchemaOverrides
 
 if TYPE_CHECKING:
@@ -218,5 +218,7 @@ def train(*, run: str | Path | None = None, data: str | Path | pd.DataFrame | No
     if not world.is_main:
         return {}
     summary = summarize(results)
-    write_results(results, summary, to_dict(experiment) | {"processes": world.size}, out)
+    inputs = {"run manifest": Path(run) / "manifest.json"} if run is not None else {"data": data}
+    inputs["synthetic"] = synthetic
+    write_results(results, summary, to_dict(experiment) | {"processes": world.size}, out, provenance(inputs))
     return {"out": out, "summary": summary}

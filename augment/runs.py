@@ -37,7 +37,7 @@ SCORE_COLUMNS = ("admission_probability", "text_ngram_overlap", "text_rating", "
                  "reject_reason", "admitted")
 RESERVED_COLUMNS = frozenset(PROVENANCE_COLUMNS + SCORE_COLUMNS)
 TEMPORARY = re.compile(r"^\..*?[.-](?P<host>\w+)-(?P<pid>\d+)\.\w+(\.tmp)?$")  # see _owner
-VERSIONED_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "transformers", "peft")
+VERSIONED_PACKAGES = ("behavior-augment", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "transformers", "peft")
 
 
 @contextlib.contextmanager
@@ -153,6 +153,21 @@ def package_versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
+
+
+def provenance(inputs: dict[str, str | Path] | None = None) -> dict[str, Any]:
+    """How a result came about: the command line, the date, this tool's and its packages' versions,
+    and each input file's absolute path and sha256 (DataFrames and missing files are skipped)."""
+    from augment import __version__
+
+    return {
+        "command": sys.argv,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tool_version": __version__,
+        "versions": package_versions(),
+        "inputs": {name: {"path": str(Path(path).resolve()), "sha256": file_hash(path)}
+                   for name, path in (inputs or {}).items() if isinstance(path, str | Path) and Path(path).is_file()},
+    }
 
 
 class RunDir:

@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from augment.data import read_table
 from augment.filter import Discriminator, Featurizer, FilterConfig
 from augment.prepared import Prepared
-from augment.runs import RunDir, package_versions, write_json, write_text
-
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+from augment.runs import RunDir
+from bench.reporting import write_report
 
 
 def separability(real: np.ndarray, synthetic: np.ndarray, seed: int) -> dict:
@@ -71,8 +70,6 @@ def main() -> None:
     args = parser.parse_args()
     runs = {path: run_separability(path, args.rows, args.seed) for path in args.runs}
     command = "python bench/discriminator_features.py " + " ".join(sys.argv[1:])
-    write_json(REPORTS / "discriminator_features.json", {"command": command, "runs": runs,
-                                                         "versions": package_versions()})
     first = next(iter(runs.values()))
     lines = ["# What tells synthetic rows from real ones? (the filter's discriminator, by feature group)", "",
              (f"Command: `{command}`. {first['real_rows']} real train rows vs each run's first "
@@ -85,7 +82,7 @@ def main() -> None:
         cells = [f"{r['results'][name]['auc']:.3f} | {r['results'][name]['synthetic_mean_p_real']:.3f}"
                  for r in runs.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    write_text(REPORTS / "discriminator_features.md", "\n".join(lines) + "\n")
+    write_report("discriminator_features", {"command": command, "runs": runs}, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

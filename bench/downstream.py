@@ -5,7 +5,7 @@ real-only, with a 95% CI above zero over 5 seeds?
 Each set of synthetic rows (e.g. the discriminator's top half, or the rows whose text reads like
 real text of their rating) goes through the same protocol as `python -m augment train` (`train.experiment`),
 with one log of finished fits shared by every set, so the real-only fits are made once and a rerun
-refits nothing (a killed run resumes). Writes reports/downstream_benchmark.{md,json} (or --name).
+refits nothing (a killed run resumes). Writes reports/downstream_benchmark/ (or --name).
 
     python bench/downstream.py --run runs/full2 --synthetic runs/full2-top.parquet runs/full2-consistent.parquet
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from augment.cli import positive_int
-from augment.runs import package_versions, write_json, write_text
 from augment.train.data import data_from_run
 from augment.train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
 from augment.train.learners import FineTuneConfig
+from bench.reporting import write_report
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 TARGET = 0.05  # the RMSE fall asked for (a quarter of the 0.20 it measured for 1,500 more real rows)
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(AUGMENTING))
     parser.add_argument("--epochs", type=positive_int, default=3)
     parser.add_argument("--log", default=str(REPORTS / "downstream" / "fits.jsonl"), help="finished fits (shared)")
-    parser.add_argument("--name", default="downstream_benchmark", help="writes reports/NAME.md and NAME.json")
+    parser.add_argument("--name", default="downstream", help="writes reports/NAME/")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # a weights bar per fit would bury the experiment's
     config = ExperimentConfig(sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed,
@@ -58,10 +58,9 @@ def main() -> None:
         sets.append({"synthetic": path, "synthetic_rows": len(data.synthetic), "summary": summarize(results),
                      "per_seed": per_seed(results)})
     command = "python bench/downstream.py " + shlex.join(sys.argv[1:])
-    write_json(REPORTS / f"{args.name}.json",
-               {"command": command, "target": TARGET, "seeds": seeds, "sets": sets, "versions": package_versions()})
-    write_text(REPORTS / f"{args.name}.md", render(sets, command, seeds))
-    print(REPORTS / f"{args.name}.md")
+    folder = write_report(args.name, {"command": command, "target": TARGET, "seeds": seeds, "sets": sets},
+                          render(sets, command, seeds), inputs={"run manifest": Path(args.run) / "manifest.json"})
+    print(folder / "README.md")
 
 
 def per_seed(results) -> dict:

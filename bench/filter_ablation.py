@@ -1,13 +1,13 @@
 """Benchmark: the whole job on womens-clothing (quick profile), then the filter ablation on its rows.
 
 1. `python -m augment run womens-clothing --profile quick` in a child process, timed end to end
-   (the README's main job). Its fidelity report is copied to reports/example_report/.
+   (the README's main job). Its fidelity report is copied to reports/filter_ablation/example_report/.
 2. The same generated rows (RUN/synthetic_all.parquet, with text) filtered again in each admission
    mode: none, threshold, top, rejection. For each: acceptance, SDMetrics QualityReport of the
    admitted rows against the real test split (tabular columns), detection ROC AUC, and the text
    embedding Fréchet distance to the test split's text.
 
-    python bench/filter_ablation.py      # writes reports/filter_ablation.{json,md}, reports/example_report/
+    python bench/filter_ablation.py      # writes reports/filter_ablation.{json,md}, reports/filter_ablation/example_report/
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from augment.evaluate.tabular import detection_auc
 from augment.evaluate.text import frechet_distance
 from augment.filter import FilterConfig, filter_rows
 from augment.prepared import Prepared
-from augment.runs import RunDir, package_versions, write_json, write_text
+from augment.runs import RunDir, package_versions
 from augment.text.encoder import embed
 from augment.text.gates import joined_text
 
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
+from bench.reporting import report_folder, write_report
+
 MODES = ("none", "threshold", "top", "rejection")
 
 
@@ -66,8 +68,8 @@ def main() -> None:
     subprocess.run(command, check=True)
     job_seconds = round(time.perf_counter() - started, 1)
     run = RunDir(args.run)
-    shutil.rmtree(REPORTS / "example_report", ignore_errors=True)
-    shutil.copytree(run.file("report"), REPORTS / "example_report")
+    shutil.rmtree(report_folder("filter_ablation") / "example_report", ignore_errors=True)
+    shutil.copytree(run.file("report"), report_folder("filter_ablation") / "example_report")
 
     prepared = Prepared.load(run)
     schema, split, clean = prepared.schema, prepared.split, prepared.clean
@@ -101,8 +103,7 @@ def main() -> None:
         "ablation": results,
         "versions": package_versions(),
     }
-    write_json(REPORTS / "filter_ablation.json", summary)
-    write_text(REPORTS / "filter_ablation.md", markdown(summary))
+    write_report("filter_ablation", summary, markdown(summary))
     print(markdown(summary))
 
 

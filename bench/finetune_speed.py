@@ -23,13 +23,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from augment.prepared import load_and_detect
-from augment.runs import package_versions, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import split_rows
 from augment.train.data import learning_table
 from augment.train.learners import FineTuneConfig, FineTunedEncoder, length_grouped_batches, rmse
+from bench.reporting import write_report
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
 ARMS = {"random batches (length_groups=1)": 1, "length-grouped batches (length_groups=50)": 50}
 
 
@@ -70,9 +69,6 @@ def main() -> None:
     medians = {arm: float(np.median(r["seconds"])) for arm, r in results.items()}
     slow, fast = medians.values()
     command = "python bench/finetune_speed.py " + " ".join(sys.argv[1:])
-    write_json(REPORTS / "finetune_speed.json", {"command": command, "rows": args.rows, "results": results,
-                                                 "median_seconds": medians, "speedup": round(slow / fast, 2),
-                                                 "padding": pads, "versions": package_versions()})
     lines = ["# Fine-tuning speed: random vs length-grouped batches (womens-clothing)", "",
              (f"Command: `{command}`. all-MiniLM-L6-v2, {args.rows} real train rows, one epoch, batches of 16, "
              "1,000 validation rows scored once, 2,000 test rows."), "",
@@ -82,7 +78,9 @@ def main() -> None:
     lines += ["", f"Speed-up (ratio of medians): **{slow / fast:.2f}x**.", "",
               "| batching | computed tokens per real token |", "| --- | ---: |"]
     lines += [f"| {name} | {value:.2f} |" for name, value in pads.items()]
-    write_text(REPORTS / "finetune_speed.md", "\n".join(lines) + "\n")
+    write_report("finetune_speed", {"command": command, "rows": args.rows, "results": results,
+                                    "median_seconds": medians, "speedup": round(slow / fast, 2), "padding": pads},
+                 "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -26,13 +26,12 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from augment.prepared import load_and_detect
-from augment.runs import package_versions, read_json, write_json, write_text
+from augment.runs import read_json
 from augment.schema import SchemaOverrides
 from augment.split import split_rows
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
-
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+from bench.reporting import write_report
 
 
 def reading(model, tokenizer, template: PromptTemplate, rows, target: str) -> dict:
@@ -83,8 +82,6 @@ def main() -> None:
         template = PromptTemplate.from_dict(read_json(Path(args.adapter) / "template.json"))
         results[f"adapter {args.adapter}, its template"] = reading(tuned, tokenizer, template, rows, target)
     command = "python bench/rating_reading.py " + " ".join(sys.argv[1:])
-    write_json(REPORTS / "rating_reading.json", {"command": command, "rows": len(rows), "results": results,
-                                                 "versions": package_versions()})
     lines = ["# Does the text model read the rating? (womens-clothing validation rows)", "",
              f"Command: `{command}`. {len(rows)} real validation rows, {args.per_rating} per rating.", "",
              ("| model and prompt | Spearman (implied vs true rating) | most likely = true "
@@ -92,7 +89,7 @@ def main() -> None:
              "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {r['spearman']} | {r['most_likely_is_true']} | {r['gap_true_vs_mirrored_nats']} |"
               for name, r in results.items()]
-    write_text(REPORTS / "rating_reading.md", "\n".join(lines) + "\n")
+    write_report("rating_reading", {"command": command, "rows": len(rows), "results": results}, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

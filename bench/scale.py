@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 
 from augment.data import read_table, write_table
-from augment.runs import package_versions, write_json, write_text
+from augment.runs import package_versions
 
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
+from bench.reporting import write_report
+
 MEASURE = """
 import resource, subprocess, sys, time
 started = time.perf_counter()
@@ -77,8 +79,7 @@ def main() -> None:
             results.append({"step": "equal", "rows": rows, "ranks": ranks, "sample_equals_one_process": same})
     summary = {"command": "python bench/scale.py " + " ".join(sys.argv[1:]), "epochs": args.epochs,
                "results": results, "versions": package_versions()}
-    write_json(REPORTS / "scale_benchmark.json", summary)
-    write_text(REPORTS / "scale_benchmark.md", markdown(summary))
+    write_report("scale", summary, markdown(summary))
     print(markdown(summary))
 
 

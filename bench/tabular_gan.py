@@ -28,14 +28,16 @@ from augment.data import read_table
 from augment.evaluate.tabular import detection_auc
 from augment.pipeline import PROFILES
 from augment.prepared import load_and_detect
-from augment.runs import package_versions, write_json, write_text
+from augment.runs import package_versions
 from augment.schema import SchemaOverrides
 from augment.split import split_rows
 from augment.tabular.synthesizer import GANConfig, TabularGAN
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
+from bench.reporting import write_report
+
 KEY, ATTRIBUTES = "Clothing ID", ["Department Name", "Class Name"]
 CONTINUOUS = ["Age", "Positive Feedback Count"]
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
 def load_split(seed: int):
@@ -145,7 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30, help="epochs for both GANs in the same-budget run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(REPORTS / "tabular_benchmark"))
+    parser.add_argument("--name", default="tabular_gan", help="writes reports/NAME/")
     args = parser.parse_args()
 
     schema, parts, clean = load_split(args.seed)
@@ -184,8 +186,7 @@ def main() -> None:
         "cores": len(__import__("os").sched_getaffinity(0)),
         "this_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    write_json(Path(args.out).with_suffix(".json"), summary)
-    write_text(Path(args.out).with_suffix(".md"), markdown(summary))
+    write_report(args.name, summary, markdown(summary))
     print(markdown(summary))
 
 

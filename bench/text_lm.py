@@ -8,9 +8,9 @@ classifier-free guidance (the default), the default with the earlier repetition 
 int8 dynamic quantization; each path's validation perplexity, rating consistency (Spearman of a
 TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of distinct word pairs,
 word reuse and loops side by side with the real validation text's. 20 generated rows
-with their fields go to reports/text_samples.md.
+with their fields go to reports/text_lm/samples.md.
 
-    python bench/text_lm.py --fit-steps 120   # writes reports/text_benchmark.{json,md}, reports/text_samples.md
+    python bench/text_lm.py --fit-steps 120   # writes reports/text_benchmark.{json,md}, reports/text_lm/samples.md
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import TextConfig, build_examples, fit_text, perplexity
 from augment.text.prompts import PromptTemplate
 
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
+from bench.reporting import write_report
 
 
 def main() -> None:
@@ -151,9 +152,8 @@ def main() -> None:
                                  "distinct_word_pairs": distinct_word_pairs(real_texts), **word_reuse(real_texts)},
         "versions": package_versions(),
     }
-    write_json(REPORTS / "text_benchmark.json", summary)
-    write_text(REPORTS / "text_benchmark.md", markdown(summary))
-    write_text(REPORTS / "text_samples.md", sample_markdown(samples.head(20), template, summary["command"]))
+    folder = write_report("text_lm", summary, markdown(summary))
+    write_text(folder / "samples.md", sample_markdown(samples.head(20), template, summary["command"]))
     print(markdown(summary))
 
 

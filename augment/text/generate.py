@@ -7,12 +7,12 @@ a limit taken from the real length distribution. Sampling uses temperature and t
 repetition penalty (the un-tuned model loops: "I love my best friend. I love my best friend. ...").
 A heavy one (1.15, the earlier default) wrote texts that hardly reuse a word (a median 94% of a text's
 words distinct, real reviews 76%), which the quality filter's discriminator told from real text on
-that alone; at 1.05 the texts reuse words as real ones do and loop as rarely (reports/text_benchmark.md).
+that alone; at 1.05 the texts reuse words as real ones do and loop as rarely (reports/text_lm/).
 Which text columns a row leaves empty is drawn at the real rates and kept (`augment.text.columns`).
 The rating is followed more closely with classifier-free guidance (Sanchez et al., 2023): the
 first tokens of each row are drawn from the model's log-probabilities given its prompt pushed away
 from those given the prompt without its rating line (rating consistency 0.50 -> 0.62 on 512 rows
-with the full profile's adapter, see reports/text_benchmark.md); guiding only the first tokens
+with the full profile's adapter, see reports/text_lm/); guiding only the first tokens
 (the title and the review's opening) kept the diversity of the text, where guiding every token
 halved the share of distinct word pairs for about the same consistency. A row may not end before
 a length drawn from the real ones (`length_floors`), so the texts are as long as real ones.

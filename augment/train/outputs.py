@@ -15,12 +15,14 @@ from augment.runs import atomic_path, write_json
 from augment.train.experiment import ARMS, AUGMENTING
 
 
-def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path) -> Path:
+def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out: str | Path,
+                  provenance: dict | None = None) -> Path:
+    """results.csv (every fit), results.json (settings, summary, provenance) and the two figures."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "results.csv") as tmp:
         results.to_csv(tmp, index=False)
-    write_json(out / "results.json", {"config": config, "summary": summary})
+    write_json(out / "results.json", {"config": config, "summary": summary, "provenance": provenance})
     _learning_curve(summary, out / "learning_curve.png")
     _gain(summary, out / "gain.png")
     return out
