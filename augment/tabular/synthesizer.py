@@ -102,6 +102,7 @@ class TabularGAN:
             progress: bool = True, init_from: TabularGAN | None = None, world: World | None = None) -> TabularGAN:
         """Fit on `train`; `init_from` warm-starts from an earlier model: its encoding and weights are
         kept (levels it never saw map to its most common one), keys and conditions come from `train`.
+        `validation` scores the generator every `eval_every` epochs; the best epoch's is kept.
         `world`: this process's rank and device (one CPU process by default)."""
         if len(train) < MIN_TRAIN_ROWS:
             raise UserError(
@@ -110,48 +111,16 @@ class TabularGAN:
             )
         cfg = self.config
         world = world or World()
-        device = world.device
         torch.manual_seed(self.seed)  # the same initial networks on every rank
         # One process keeps the single-seed streams; several ranks each draw their own batches.
         rank_seed = self.seed if world.size == 1 else self.seed * 1009 + world.rank
         rng = np.random.default_rng(rank_seed)
-        noise_gen = torch.Generator(device).manual_seed(rank_seed)
+        noise_gen = torch.Generator(world.device).manual_seed(rank_seed)
         train = train.reset_index(drop=True)
         if validation is not None and validation.empty:
             validation = None
-        self.plan = ColumnPlan.from_schema(schema, train)
-        self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
-        if init_from is not None:
-            if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
-                raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
-            self.transformer = init_from.transformer
-        else:
-            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
-                                                     cfg.mixture_rows)
-        self.key_drawers = [
-            KeyDrawer.fit(train, key, attributes, [a for a in attributes if a in self.plan.continuous])
-            for key, attributes in self.plan.entities
-        ]
-        sampler = ConditionSampler.for_training(self.transformer, train)
-        self.sampler = ConditionSampler(self.transformer)
-        data = torch.from_numpy(self.transformer.transform(train, np.random.default_rng(self.seed))).to(device)
-        spans = self.transformer.spans
-        slices = self._discrete_slices()
-
-        self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
-        critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
-        self.generator.to(device), critic.to(device)
-        if init_from is not None:
-            try:
-                self.generator.load_state_dict(init_from.generator.state_dict())
-                critic.load_state_dict(init_from.critic.state_dict())
-            except RuntimeError:
-                raise UserError("--init-from: the earlier run's networks have other sizes; fit from scratch") from None
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
-                                 weight_decay=cfg.weight_decay)
-        opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
-                                 weight_decay=cfg.weight_decay)
-
+        sampler, data, critic = self._setup(train, schema, init_from, world.device)
+        step = _Step(self, critic, sampler, data, rng, noise_gen, world)
         batch = max(cfg.pac, min(cfg.batch_size, len(train)) // cfg.pac * cfg.pac)
         steps = max(1, len(train) // batch)
         batch = max(cfg.pac, batch // world.size // cfg.pac * cfg.pac)  # each rank's share of a step's batch
@@ -162,29 +131,7 @@ class TabularGAN:
         for epoch in bar:
             self.generator.train()
             for _ in range(steps):
-                cond_np, mask_np, rows = sampler.sample_training(batch, rng)
-                cond, mask = torch.from_numpy(cond_np).to(device), torch.from_numpy(mask_np).to(device)
-                real = torch.cat([data[torch.from_numpy(rows).to(device)], cond], dim=1)
-
-                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen, device=device)
-                fake = activate(self.generator(noise, cond), spans, cfg.gumbel_tau, False, noise_gen)
-                fake = torch.cat([fake, cond], dim=1)
-                loss_c = critic(fake.detach()).mean() - critic(real).mean()
-                penalty = critic.gradient_penalty(real, fake.detach(), noise_gen)
-                opt_c.zero_grad(set_to_none=True)
-                (loss_c + cfg.gp_weight * penalty).backward()
-                world.average_gradients(critic)
-                opt_c.step()
-
-                noise = torch.randn(batch, cfg.noise_dim, generator=noise_gen, device=device)
-                raw = self.generator(noise, cond)
-                fake = torch.cat([activate(raw, spans, cfg.gumbel_tau, False, noise_gen), cond], dim=1)
-                loss_g = -critic(fake).mean() + condition_loss(raw, cond, mask, slices)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                world.average_gradients(self.generator)
-                opt_g.step()
-
+                loss_c, loss_g = step(batch)
             record = {"epoch": epoch, "loss_g": round(loss_g.item(), 4), "loss_critic": round(loss_c.item(), 4),
                       "seconds": round(time.time() - started, 2)}
             if validation is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
@@ -206,6 +153,38 @@ class TabularGAN:
             self.best_epoch = len(self.history)
         self.critic = critic
         return self
+
+    def _setup(self, train: pd.DataFrame, schema: Schema, init_from: TabularGAN | None,
+               device: torch.device) -> tuple[ConditionSampler, torch.Tensor, Critic]:
+        """The encoding, entity key drawers, condition samplers and networks for `train`: the training
+        sampler, the encoded data and the critic (the generator is `self.generator`)."""
+        cfg = self.config
+        self.plan = ColumnPlan.from_schema(schema, train)
+        self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
+        if init_from is not None:
+            if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
+                raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
+            self.transformer = init_from.transformer
+        else:
+            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
+                                                     cfg.mixture_rows)
+        self.key_drawers = [
+            KeyDrawer.fit(train, key, attributes, [a for a in attributes if a in self.plan.continuous])
+            for key, attributes in self.plan.entities
+        ]
+        sampler = ConditionSampler.for_training(self.transformer, train)
+        self.sampler = ConditionSampler(self.transformer)
+        data = torch.from_numpy(self.transformer.transform(train, np.random.default_rng(self.seed))).to(device)
+        self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
+        critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
+        self.generator.to(device), critic.to(device)
+        if init_from is not None:
+            try:
+                self.generator.load_state_dict(init_from.generator.state_dict())
+                critic.load_state_dict(init_from.critic.state_dict())
+            except RuntimeError:
+                raise UserError("--init-from: the earlier run's networks have other sizes; fit from scratch") from None
+        return sampler, data, critic
 
     def _discrete_slices(self) -> list[tuple[int, int, int]]:
         """(start in the data matrix, width, start in the condition vector) per conditionable column."""
@@ -311,3 +290,47 @@ class TabularGAN:
         gan.critic.load_state_dict(load_file(str(folder / "critic.safetensors")))
         gan.generator.to(device), gan.critic.to(device)
         return gan
+
+
+class _Step:
+    """One WGAN-GP step: a critic update on real and generated rows, then a generator update.
+
+    Holds what every step of a fit shares (networks, optimizers, the encoded data, the random
+    streams); calling it with a batch size returns the critic's and the generator's losses."""
+
+    def __init__(self, gan: TabularGAN, critic: Critic, sampler: ConditionSampler, data: torch.Tensor,
+                 rng: np.random.Generator, noise_gen: torch.Generator, world: World):
+        cfg = gan.config
+        self.gan, self.critic, self.sampler, self.data = gan, critic, sampler, data
+        self.rng, self.noise_gen, self.world = rng, noise_gen, world
+        self.spans, self.slices = gan.transformer.spans, gan._discrete_slices()
+        self.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
+                                      weight_decay=cfg.weight_decay)
+        self.opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.learning_rate, betas=(0.5, 0.9),
+                                      weight_decay=cfg.weight_decay)
+
+    def __call__(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, generator, critic, device = self.gan.config, self.gan.generator, self.critic, self.world.device
+        cond_np, mask_np, rows = self.sampler.sample_training(batch, self.rng)
+        cond, mask = torch.from_numpy(cond_np).to(device), torch.from_numpy(mask_np).to(device)
+        real = torch.cat([self.data[torch.from_numpy(rows).to(device)], cond], dim=1)
+
+        noise = torch.randn(batch, cfg.noise_dim, generator=self.noise_gen, device=device)
+        fake = activate(generator(noise, cond), self.spans, cfg.gumbel_tau, False, self.noise_gen)
+        fake = torch.cat([fake, cond], dim=1)
+        loss_c = critic(fake.detach()).mean() - critic(real).mean()
+        penalty = critic.gradient_penalty(real, fake.detach(), self.noise_gen)
+        self.opt_c.zero_grad(set_to_none=True)
+        (loss_c + cfg.gp_weight * penalty).backward()
+        self.world.average_gradients(critic)
+        self.opt_c.step()
+
+        noise = torch.randn(batch, cfg.noise_dim, generator=self.noise_gen, device=device)
+        raw = generator(noise, cond)
+        fake = torch.cat([activate(raw, self.spans, cfg.gumbel_tau, False, self.noise_gen), cond], dim=1)
+        loss_g = -critic(fake).mean() + condition_loss(raw, cond, mask, self.slices)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.world.average_gradients(generator)
+        self.opt_g.step()
+        return loss_c, loss_g
