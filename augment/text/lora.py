@@ -204,40 +204,13 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
 
     `init_adapter`: an earlier adapter folder to start from (same base model and LoRA shape).
     `world`: this process's rank and device (one CPU process by default)."""
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-
     world = world or World()
     if config.batch_size < world.size:
         raise UserError(f"text LoRA: batch size {config.batch_size} is smaller than {world.size} processes")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)  # the same initial adapter on every rank
-    base, tokenizer = load_lm(config.model)
-    model = get_peft_model(base, LoraConfig(
-        task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules)))
-    if init_adapter is not None:
-        try:
-            set_peft_model_state_dict(model, load_file(str(Path(init_adapter) / "adapter_model.safetensors")))
-        except (OSError, RuntimeError) as exc:
-            raise UserError(f"--init-from: the adapter in {init_adapter} does not fit this model "
-                            f"({str(exc).splitlines()[0]}); fit from scratch") from None
-    model.to(world.device).train()
-    if world.size > 1:
-        torch.manual_seed(seed * 1009 + world.rank)  # each rank its own dropout
-    trainer = model
-    if world.size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        trainer = DistributedDataParallel(model)
-    examples = build_examples(tokenizer, template, train, config.max_tokens)
-    unconditional = build_examples(tokenizer, template, train, config.max_tokens, with_target=False) \
-        if config.condition_dropout > 0 and template.target else examples
-    val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
-        if validation is not None and len(validation) else []
-    weights = target_weights(train[template.target]) if config.balance_target and template.target else None
-    plan = batch_plan([len(e.input_ids) for e in examples], config.batch_size, config.steps, config.bucketed, seed,
-                      weights)
+    model, tokenizer, trainer = _lora_model(config, seed, init_adapter, world)
+    examples, unconditional, val_examples, plan = _training_data(tokenizer, template, train, validation, config, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
 
@@ -287,6 +260,46 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         write_json(out / "fit.json", asdict(result) | {"config": asdict(config), "seed": seed, "processes": world.size})
     world.barrier()
     return result
+
+
+def _lora_model(config: TextConfig, seed: int, init_adapter: str | Path | None, world: World):
+    """The base LM with fresh (or `init_adapter`'s) LoRA weights, on the device and in training mode;
+    (model, tokenizer, trainer), the trainer being the model wrapped for several processes."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    torch.manual_seed(seed)  # the same initial adapter on every rank
+    base, tokenizer = load_lm(config.model)
+    model = get_peft_model(base, LoraConfig(
+        task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules)))
+    if init_adapter is not None:
+        try:
+            set_peft_model_state_dict(model, load_file(str(Path(init_adapter) / "adapter_model.safetensors")))
+        except (OSError, RuntimeError) as exc:
+            raise UserError(f"--init-from: the adapter in {init_adapter} does not fit this model "
+                            f"({str(exc).splitlines()[0]}); fit from scratch") from None
+    model.to(world.device).train()
+    if world.size == 1:
+        return model, tokenizer, model
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.manual_seed(seed * 1009 + world.rank)  # each rank its own dropout
+    return model, tokenizer, DistributedDataParallel(model)
+
+
+def _training_data(tokenizer, template: PromptTemplate, train: pd.DataFrame, validation: pd.DataFrame | None,
+                   config: TextConfig, seed: int) -> tuple[list, list, list, list]:
+    """Tokenized examples (with and without the target line, for condition dropout), validation
+    examples, and the plan: which examples each step's batch holds."""
+    examples = build_examples(tokenizer, template, train, config.max_tokens)
+    unconditional = build_examples(tokenizer, template, train, config.max_tokens, with_target=False) \
+        if config.condition_dropout > 0 and template.target else examples
+    val_examples = build_examples(tokenizer, template, validation.head(config.eval_rows), config.max_tokens) \
+        if validation is not None and len(validation) else []
+    weights = target_weights(train[template.target]) if config.balance_target and template.target else None
+    plan = batch_plan([len(e.input_ids) for e in examples], config.batch_size, config.steps, config.bucketed, seed,
+                      weights)
+    return examples, unconditional, val_examples, plan
 
 
 def _save_adapter(model, tokenizer, template: PromptTemplate, config: TextConfig, facts: dict,

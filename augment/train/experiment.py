@@ -76,71 +76,89 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     same settings and seed is skipped (see `FitLog`). Under torchrun every rank runs the same plan; the fine-tuned
     learner shares each batch out."""
     world = world or World()
-    validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
-    test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
-    log = FitLog(log_path if world.is_main else None)
-    log.done = world.broadcast(log.done)  # every rank skips the same fits
-    settings = {k: v for k, v in to_dict(config).items() if k not in ("sizes", "ratios", "seeds", "first_seed", "arms")}
-    evaluation = data_fingerprint(validation, test)
-
-    def fit_key(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> str:
-        key = {"settings": settings, "train": data_fingerprint(table), "evaluation": evaluation, "seed": seed,
-               "processes": world.size}
-        if first_pass is not None:  # the same rows in two stages: another fit
-            key["first_pass"] = np.flatnonzero(first_pass).tolist()
-        return value_hash(key)
-
-    def fit(table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> dict:
-        key = fit_key(table, seed, first_pass)
-        scores = log.get(key)
-        if scores is None:
-            scores = _scores(_fitted(table, validation, config, seed, world, first_pass), test)
-            log.add(key, scores)
-        return scores
-
-    def self_labels(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> np.ndarray:
-        """The real-only model's predictions for the synthetic texts; that model's scores are the real arm's."""
-        teacher_key = fit_key(real, seed)
-        key = value_hash({"teacher": teacher_key, "labels for": data_fingerprint(synthetic[["text"]])})
-        labels = log.get(key)
-        if labels is None:
-            teacher = _fitted(real, validation, config, seed, world)
-            labels = {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()}
-            log.add(key, labels)
-            if log.get(teacher_key) is None:  # the same fit as the real arm's: score it once
-                log.add(teacher_key, _scores(teacher, test))
-        return np.asarray(labels["labels"], float)
-
+    fits = _Fits(data, config, world, log_path)
     _check(config, data)
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     plan = [(size, ratio, seed) for size in config.sizes for ratio in config.ratios for seed in seeds]
     rows = []
     bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
-        rng = np.random.default_rng(seed)
-        extra = round(size * ratio)
-        order = rng.permutation(len(data.train))
-        real = data.train.iloc[order[:size]]
-        arms = dict.fromkeys(ARMS[1:])
-        if len(data.synthetic) >= extra > 0:
-            synthetic = data.synthetic.sample(extra, random_state=seed)
-            arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
-            arms["synthetic"] = synthetic
-            if "self-labelled" in config.arms:
-                arms["self-labelled"] = pd.concat([real, synthetic.assign(y=self_labels(real, synthetic, seed))])
-        if size + extra <= len(data.train):
-            arms["more real"] = data.train.iloc[order[: size + extra]]
-        arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
-        arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
+        real, arms = _arm_tables(data, config, size, ratio, seed, fits.self_labels)
         rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
-                     **fit(real, seed)})  # ratio 0: the real arm is fit once per size and seed
+                     **fits.fit(real, seed)})  # ratio 0: the real arm is fit once per size and seed
         for arm, table in arms.items():
             if table is not None and arm in config.arms:
                 first_pass = np.arange(len(table)) >= len(real) if arm == "synthetic first" else None
                 rows.append({"size": size, "ratio": ratio, "arm": arm, "seed": seed, "train_rows": len(table),
-                             **fit(table, seed, first_pass)})
+                             **fits.fit(table, seed, first_pass)})
         bar.set_postfix(size=size, ratio=ratio, seed=seed)
     return pd.DataFrame(rows)
+
+
+def _arm_tables(data: Data, config: ExperimentConfig, size: int, ratio: float, seed: int,
+                self_labels) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None]]:
+    """The real rows of one setting and each arm's training table (None where it cannot be built:
+    too few synthetic rows, or too few real rows for the more-real ceiling)."""
+    rng = np.random.default_rng(seed)
+    extra = round(size * ratio)
+    order = rng.permutation(len(data.train))
+    real = data.train.iloc[order[:size]]
+    arms = dict.fromkeys(ARMS[1:])
+    if len(data.synthetic) >= extra > 0:
+        synthetic = data.synthetic.sample(extra, random_state=seed)
+        arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
+        arms["synthetic"] = synthetic
+        if "self-labelled" in config.arms:
+            arms["self-labelled"] = pd.concat([real, synthetic.assign(y=self_labels(real, synthetic, seed))])
+    if size + extra <= len(data.train):
+        arms["more real"] = data.train.iloc[order[: size + extra]]
+    arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
+    arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
+    return real, arms
+
+
+class _Fits:
+    """Fits and their test scores, each logged under a key of its rows, settings and seed, so a
+    rerun (or another arm with the same rows) reuses it."""
+
+    def __init__(self, data: Data, config: ExperimentConfig, world: World, log_path: str | Path | None):
+        self.config, self.world = config, world
+        self.validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
+        self.test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
+        self.log = FitLog(log_path if world.is_main else None)
+        self.log.done = world.broadcast(self.log.done)  # every rank skips the same fits
+        self.settings = {k: v for k, v in to_dict(config).items()
+                         if k not in ("sizes", "ratios", "seeds", "first_seed", "arms")}
+        self.evaluation = data_fingerprint(self.validation, self.test)
+
+    def key(self, table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> str:
+        key = {"settings": self.settings, "train": data_fingerprint(table), "evaluation": self.evaluation,
+               "seed": seed, "processes": self.world.size}
+        if first_pass is not None:  # the same rows in two stages: another fit
+            key["first_pass"] = np.flatnonzero(first_pass).tolist()
+        return value_hash(key)
+
+    def fit(self, table: pd.DataFrame, seed: int, first_pass: np.ndarray | None = None) -> dict:
+        """The test scores of a learner fit on `table` (logged, or fit now)."""
+        key = self.key(table, seed, first_pass)
+        scores = self.log.get(key)
+        if scores is None:
+            scores = _scores(_fitted(table, self.validation, self.config, seed, self.world, first_pass), self.test)
+            self.log.add(key, scores)
+        return scores
+
+    def self_labels(self, real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> np.ndarray:
+        """The real-only model's predictions for the synthetic texts; that model's scores are the real arm's."""
+        teacher_key = self.key(real, seed)
+        key = value_hash({"teacher": teacher_key, "labels for": data_fingerprint(synthetic[["text"]])})
+        labels = self.log.get(key)
+        if labels is None:
+            teacher = _fitted(real, self.validation, self.config, seed, self.world)
+            labels = {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()}
+            self.log.add(key, labels)
+            if self.log.get(teacher_key) is None:  # the same fit as the real arm's: score it once
+                self.log.add(teacher_key, _scores(teacher, self.test))
+        return np.asarray(labels["labels"], float)
 
 
 def _check(config: ExperimentConfig, data: Data) -> None:
