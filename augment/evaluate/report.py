@@ -237,12 +237,9 @@ def _img(name: str, data: str) -> str:
             f"<figcaption>{html.escape(name)}</figcaption></figure>")
 
 
-def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> str:
+def _tabular_section(tab: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> list[str]:
     continuous, discrete = split_columns(schema)
-    tab, privacy = results["tabular"], results["privacy"]
-    summary = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{html.escape(c)}</td><td>{d}</td>"
-                      f"<td class='{e}'>{e}</td></tr>" for a, b, c, d, e in rows)
-    sections = [
+    return [
         "<h2>Tabular</h2>",
         _table(["column", "shape score (higher is better, 0-1)", "coverage (higher is better, 0-1)"],
                [[c, _f(tab["per_column"][c]), _f(tab["category_coverage"].get(c, tab["range_coverage"].get(c)))]
@@ -250,26 +247,30 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
         "".join(_img(c, figures.column(real[c], synthetic[c], c in continuous)) for c in continuous + discrete),
         _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete)),
     ]
-    if "text" in results:
-        text = results["text"]
-        emb = text["embedding"]
-        sections += [
-            "<h2>Text</h2>",
-            _table(["measure", "real", "synthetic", "direction"], [
-                ["distinct-1", _f(text["distinct_1"]["real"]), _f(text["distinct_1"]["synthetic"]), "closer to real"],
-                ["distinct-2", _f(text["distinct_2"]["real"]), _f(text["distinct_2"]["synthetic"]), "closer to real"],
-                ["vocabulary (same number of texts)", text["vocabulary"]["real"], text["vocabulary"]["synthetic"],
-                 "closer to real"],
-                ["mean pairwise embedding similarity", _f(emb["self_similarity_real"]),
-                 _f(emb["self_similarity_synthetic"]), "closer to real (higher: less diverse)"],
-                *[[f"{name}: mean words", _f(c["mean_words_real"], 1), _f(c["mean_words_synthetic"], 1),
-                   f"length KS complement {_f(c['length_ks_complement'])} (higher is better)"]
-                  for name, c in text["columns"].items()],
-            ]),
-            "".join(_img(f"{c} length", figures.text_lengths(real[c], synthetic[c])) for c in schema.text_columns),
-            _img("embedding projection", figures.projection(text["projection"])),
-        ]
-    sections += [
+
+
+def _text_section(text: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> list[str]:
+    emb = text["embedding"]
+    return [
+        "<h2>Text</h2>",
+        _table(["measure", "real", "synthetic", "direction"], [
+            ["distinct-1", _f(text["distinct_1"]["real"]), _f(text["distinct_1"]["synthetic"]), "closer to real"],
+            ["distinct-2", _f(text["distinct_2"]["real"]), _f(text["distinct_2"]["synthetic"]), "closer to real"],
+            ["vocabulary (same number of texts)", text["vocabulary"]["real"], text["vocabulary"]["synthetic"],
+             "closer to real"],
+            ["mean pairwise embedding similarity", _f(emb["self_similarity_real"]),
+             _f(emb["self_similarity_synthetic"]), "closer to real (higher: less diverse)"],
+            *[[f"{name}: mean words", _f(c["mean_words_real"], 1), _f(c["mean_words_synthetic"], 1),
+               f"length KS complement {_f(c['length_ks_complement'])} (higher is better)"]
+              for name, c in text["columns"].items()],
+        ]),
+        "".join(_img(f"{c} length", figures.text_lengths(real[c], synthetic[c])) for c in schema.text_columns),
+        _img("embedding projection", figures.projection(text["projection"])),
+    ]
+
+
+def _privacy_section(privacy: dict) -> list[str]:
+    return [
         "<h2>Privacy</h2>",
         _table(["measure", "value", "reference"], [
             ["mean distance to the closest training row: synthetic", _f(privacy["dcr_mean_synthetic"]),
@@ -281,13 +282,17 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
                 f"{privacy['text_copies']['near']}"), "0"]] if "text_copies" in privacy else []),
         ]),
     ]
-    utility = results.get("utility", {})
-    if utility.get("train_on_synthetic_test_on_real"):
-        t = utility["train_on_synthetic_test_on_real"]
+
+
+def _outcome_sections(results: dict) -> list[str]:
+    """Utility (train on synthetic, test on real), and a run's downstream results and filter outcomes."""
+    sections = []
+    tstr = results.get("utility", {}).get("train_on_synthetic_test_on_real")
+    if tstr:
         sections += ["<h2>Utility</h2>", _table(["rating model (TF-IDF + ridge), tested on real rows", "RMSE"], [
-            [f"trained on {t['rows']} synthetic rows", _f(t["rmse_trained_on_synthetic"])],
-            [f"trained on {t['rows']} real train rows", _f(t["rmse_trained_on_real_same_size"])],
-            ["predicting the train mean", _f(t["rmse_mean_predictor"])]])]
+            [f"trained on {tstr['rows']} synthetic rows", _f(tstr["rmse_trained_on_synthetic"])],
+            [f"trained on {tstr['rows']} real train rows", _f(tstr["rmse_trained_on_real_same_size"])],
+            ["predicting the train mean", _f(tstr["rmse_mean_predictor"])]])]
     if results.get("downstream"):
         from augment.train.outputs import verdict_lines
 
@@ -296,6 +301,17 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
                      "</ul>"]
     if results.get("filter"):
         sections += ["<h2>Quality filter</h2>", _img("outcomes", figures.outcomes(results["filter"]["outcomes"]))]
+    return sections
+
+
+def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> str:
+    """The page: the summary table, then one section per part of the report that has results."""
+    summary = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{html.escape(c)}</td><td>{d}</td>"
+                      f"<td class='{e}'>{e}</td></tr>" for a, b, c, d, e in rows)
+    sections = _tabular_section(results["tabular"], real, synthetic, schema)
+    if "text" in results:
+        sections += _text_section(results["text"], real, synthetic, schema)
+    sections += _privacy_section(results["privacy"]) + _outcome_sections(results)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fidelity report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
