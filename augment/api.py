@@ -23,6 +23,7 @@ from augment import jobs
 from augment.data import write_table
 from augment.errors import UserError
 from augment.prepared import PrepareConfig, Prepared
+from augment.rows import as_input_types
 from augment.runs import RunDir, file_hash, write_json
 from augment.schema import Schema
 
@@ -99,7 +100,8 @@ class Augmenter:
         sampler = RunSampler(self.prepared, fitted if with_text is None else with_text, device=self._world().device)
         conditions = {name: str(value) for name, value in (conditions or {}).items()}
         sampler.gan.check_conditions(conditions, balance)
-        return sampler.rows(n, self.seed if seed is None else seed, conditions or None, balance)
+        rows = sampler.rows(n, self.seed if seed is None else seed, conditions or None, balance)
+        return as_input_types(rows, self.prepared.schema)
 
     def filter(self, rows: pd.DataFrame, mode: str = "rejection", keep_all: bool = False) -> pd.DataFrame:
         """The rows the quality filter admits (every row with `keep_all`), with their scores and reject

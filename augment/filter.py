@@ -39,6 +39,7 @@ from augment.data import resolve_source
 from augment.distributed import World, chunk_seed, write_sharded
 from augment.errors import UserError
 from augment.preprocess import Preprocessor
+from augment.rows import typed_booleans
 from augment.runs import file_hash, value_hash
 from augment.schema import Schema
 from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
@@ -221,6 +222,7 @@ class RowFilter:
     def fit(self, sample: pd.DataFrame) -> RowFilter:
         """Fit the discriminator on `sample` (its index identifies the rows and decides their folds)."""
         self.discriminator = Discriminator(self.config.folds, self.seed)
+        sample = typed_booleans(sample, self.schema)  # 0/1 or yes/no rows compare with the real rows' booleans
         _, p_real = self.discriminator.fit(self.featurize(self.real), self.featurize(sample), self.real.index,
                                            sample.index)
         self.fitted = dict(zip(sample.index, p_real))  # out-of-fold scores of the rows fit on
@@ -229,7 +231,8 @@ class RowFilter:
 
     def score(self, rows: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
         """`rows` with their scores and reject reason, and the counts `summary` adds up."""
-        out = rows.copy()
+        out = rows.copy()  # the rows as given; the checks read them typed as the real rows are
+        rows = typed_booleans(rows, self.schema)
         fitted = rows.index.isin(list(self.fitted))
         p_real = np.empty(len(rows))
         p_real[fitted] = [self.fitted[i] for i in rows.index[fitted]]

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from augment.data import read_table, write_table
 from augment.errors import UserError
 from augment.prepared import Prepared
+from augment.rows import as_input_types
 from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, file_hash, read_json, value_hash, write_json
 from augment.sample import RunSampler, generation_config
 from augment.schema import Schema
@@ -210,7 +211,7 @@ def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: s
         admitted += int(part["admitted"].sum())
         generated += len(part)
         round_no += 1
-    everything = pd.concat(parts, ignore_index=True)
+    everything = as_input_types(pd.concat(parts, ignore_index=True), schema)
     write_table(everything, run.file("synthetic_all.parquet"))
     chosen = everything[everything["admitted"]].head(config.rows)
     generator = "tabular-gan+text-lm" if with_text else "tabular-gan"

@@ -13,11 +13,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from augment.schema import BOOLEAN_VALUES, TRUE_VALUES, Schema, finite_numbers
+from augment.schema import KNOWN_BOOLEANS, TRUE_VALUES, Schema, finite_numbers
 
-KNOWN_BOOLEANS = set().union(*BOOLEAN_VALUES)
+
+def booleans(values: pd.Series) -> pd.Series:
+    """`values` read as booleans (nullable): 0/1, true/false, yes/no, y/n, t/f in any case; else null."""
+    normalized = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    known = normalized.notna() & normalized.isin(KNOWN_BOOLEANS)
+    return normalized.where(known).map(lambda v: v if pd.isna(v) else v in TRUE_VALUES).astype("boolean")
+
+
+def typed_booleans(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """`rows` with every boolean column read as booleans, however the rows spell them."""
+    names = [c.name for c in schema.columns if c.role == "boolean" and c.name in rows.columns]
+    return rows.assign(**{name: booleans(rows[name]) for name in names}) if names else rows
+
+
+def as_input_types(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """`rows` with each boolean column spelled as the input spells it (0/1 stay integers, yes/no
+    text), where the schema recorded the spelling; synthetic rows leave the suite in the input's types."""
+    out = rows.copy()
+    for column in schema.columns:
+        if column.role != "boolean" or not column.literals or column.name not in out.columns:
+            continue
+        false, true = column.literals
+        values = booleans(out[column.name])
+        mapped = values.map(lambda v, t=true, f=false: None if pd.isna(v) else (t if v else f))
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (false, true)):
+            mapped = mapped.astype("Int64") if values.isna().any() else mapped.astype(np.int64)
+        elif all(isinstance(v, bool) for v in (false, true)):
+            mapped = values if values.isna().any() else values.astype(bool)
+        out[column.name] = mapped
+    return out
 
 
 @dataclass
@@ -63,12 +93,9 @@ def clean_rows(df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, RowRepor
                 numbers = numbers.mask(outside)
             clean[column.name] = numbers
         elif column.role == "boolean":
-            normalized = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-            unknown = normalized.notna() & ~normalized.isin(KNOWN_BOOLEANS)
-            _count_nulled(report, column.name, "unrecognized boolean", unknown)
-            clean[column.name] = normalized.where(~unknown).map(
-                lambda v: v if pd.isna(v) else v in TRUE_VALUES
-            ).astype("boolean")
+            typed = booleans(values)
+            _count_nulled(report, column.name, "unrecognized boolean", typed.isna() & values.notna())
+            clean[column.name] = typed
         elif column.role == "datetime":
             parsed = pd.to_datetime(values, errors="coerce", format="mixed")
             _count_nulled(report, column.name, "unparseable date", parsed.isna() & values.notna())

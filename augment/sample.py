@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from augment.distributed import World, chunk_seed, write_sharded
 from augment.errors import UserError
 from augment.prepared import Prepared
+from augment.rows import as_input_types
 from augment.runs import TABULAR_DIR, TEXT_DIR, value_hash
 from augment.text.generate import GenerationConfig
 
@@ -131,7 +132,7 @@ def sample_to_file(prepared: Prepared, n: int, out: str | Path, world: World, co
     def work(number: int, size: int) -> tuple[pd.DataFrame, dict]:
         rows = sampler.chunk(size, chunk_seed(seed, number), conditions, balance, progress=False)
         bar.update()
-        return rows, {"asked": size, "written": len(rows)}
+        return as_input_types(rows, prepared.schema), {"asked": size, "written": len(rows)}
 
     counts = write_sharded(world, sizes, work, out, key)
     bar.close()

@@ -22,6 +22,7 @@ TARGET_NAMES = ("rating", "ratings", "stars", "score", "label", "target")
 ID_NAME = re.compile(r"(^|[\s_\-.])id$|[a-z]Id$|^id[\s_\-]", re.IGNORECASE)
 BOOLEAN_VALUES = ({0, 1}, {"0", "1"}, {"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 TRUE_VALUES = {1, "1", "true", "yes", "y", "t"}
+KNOWN_BOOLEANS = set().union(*BOOLEAN_VALUES)
 DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}|^\d{1,2}/\d{1,2}/\d{2,4}")
 
 # Tolerances of detection: real tables are noisy.
@@ -42,6 +43,7 @@ class Column:
     dtype: str = "str"  # int, float, str, bool, datetime
     min: float | None = None
     max: float | None = None
+    literals: list | None = None  # a boolean's [false, true] as the input writes them, e.g. [0, 1] or ["no", "yes"]
 
     @property
     def is_numeric(self) -> bool:
@@ -212,6 +214,10 @@ def check_schema_data(data: Any, source: str) -> None:
         for key in ("role", "dtype"):
             if key in column and not isinstance(column[key], str):
                 raise UserError(f"{where} '{column['name']}': '{key}' must be a string")
+        literals = column.get("literals")
+        if literals is not None and (not isinstance(literals, list) or len(literals) != 2
+                                     or any(isinstance(v, dict | list) for v in literals)):
+            raise UserError(f"{where} '{column['name']}': 'literals' must be [false, true], e.g. [0, 1]")
         for key in ("min", "max"):
             value = column.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
@@ -360,11 +366,22 @@ def _describe(values: pd.Series, role: str) -> Column:
             column.min, column.max = _plain(numbers.min()), _plain(numbers.max())
     elif role == "boolean":
         column.dtype = "bool"
+        column.literals = _boolean_literals(values)
     elif role == "datetime":
         column.dtype = "datetime"
     elif role == "id" and pd.api.types.is_integer_dtype(values):
         column.dtype = "int"
     return column
+
+
+def _boolean_literals(values: pd.Series) -> list | None:
+    """[false, true] as the column writes them (the first spelling seen of each), when it has both."""
+    found: dict[bool, Any] = {}
+    for value in values.dropna().unique():
+        key = value.strip().lower() if isinstance(value, str) else value
+        if key in KNOWN_BOOLEANS:
+            found.setdefault(key in TRUE_VALUES, value.item() if hasattr(value, "item") else value)
+    return [found[False], found[True]] if len(found) == 2 else None
 
 
 def finite_numbers(values: pd.Series) -> pd.Series:

@@ -62,82 +62,15 @@ def main() -> None:
     for leftover in work.glob("speed-*"):  # a leftover checkpoint would be resumed, not timed
         shutil.rmtree(leftover)
 
-    fitting = {}
-    loops = (("plain: padded to 160 tokens, float32", False, False),
-             ("padded to 160 tokens, bfloat16 autocast", False, True),
-             ("ours: bucketed by length, bfloat16 autocast", True, True))
-    for name, bucketed, mixed in loops:
-        config = TextConfig(steps=args.speed_steps, batch_size=8, max_tokens=160, bucketed=bucketed,
-                            mixed_precision=mixed, eval_every=10**9, checkpoint_every=10**9)
-        result = fit_text(train, None, template, work / f"speed-{int(bucketed)}{int(mixed)}", config, args.seed)
-        fitting[name] = {"completion_tokens_per_second": result.completion_tokens_per_second}
-        print(name, fitting[name], flush=True)
-    speedup = round(fitting[loops[2][0]]["completion_tokens_per_second"]
-                    / fitting[loops[0][0]]["completion_tokens_per_second"], 2)
-
-    adapter_config = TextConfig(steps=args.fit_steps, eval_every=50, eval_rows=64)
-    fitted = work / "adapter-fit" / "fit.json"
-    same_fit = {"config": json.loads(json.dumps(asdict(adapter_config))), "seed": args.seed}
-    adapter = work / "adapter-fit" / "adapter"
-    steps = args.fit_steps
-    if args.from_run:
-        adapter, steps, fit, fit_seconds, source = run_adapter(RunDir(args.from_run), split)
-    elif args.reuse_adapter and fitted.is_file() and same_fit.items() <= read_json(fitted).items():
-        saved = read_json(fitted)
-        fit = SimpleNamespace(best_step=saved["best_step"], best_perplexity=saved["best_perplexity"])
-        fit_seconds, source = saved.get("fit_seconds"), "an earlier run of this script, reused with --reuse-adapter"
-    else:
-        source = "this run"
-        shutil.rmtree(work / "adapter-fit", ignore_errors=True)
-        started = time.perf_counter()
-        fit = fit_text(train, validation, template, work / "adapter-fit", adapter_config, args.seed)
-        fit_seconds = round(time.perf_counter() - started, 1)
-        write_json(fitted, read_json(fitted) | {"fit_seconds": fit_seconds})
-
+    fitting, speedup = time_fitting(train, template, work, args.speed_steps, args.seed)
+    adapter, steps, fit, fit_seconds, source = the_adapter(args, train, validation, template, split, work)
     judge = RatingModel.fit(joined_text(train, template.text_columns), train[schema.target])
     real_consistency = judge.consistency(joined_text(validation, template.text_columns), validation[schema.target])
     real_rows = validation.sample(args.rows, random_state=args.seed)
     real_texts = joined_text(real_rows, template.text_columns)
     rows = real_rows.drop(columns=template.text_columns)
-    examples = None
-    generation, samples = {}, None
-    guided = (f"ours: bfloat16, batch 64, guidance {GenerationConfig.guidance} over the first "
-              f"{GenerationConfig.guidance_tokens} tokens, repetition penalty {GenerationConfig.repetition_penalty}")
-    paths = (("plain: transformers generate, float32, batch 32", True,
-              {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
-             ("ours: early-exit decode, float32, batch 32", False,
-              {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
-             ("ours: early-exit decode, bfloat16, batch 64", False, {"guidance": 1.0}),
-             (f"{guided} (default)", False, {}),
-             ("the default with repetition penalty 1.15 (the earlier default)", False, {"repetition_penalty": 1.15}),
-             ("ours: early-exit decode, int8 dynamic, batch 64", False, {"precision": "int8", "guidance": 1.0}))
-    real_tokens = None
-    for name, plain, overrides in paths:
-        config = GenerationConfig(**overrides)
-        model = TextModel.load(adapter, config.precision)
-        examples = examples or build_examples(model.tokenizer, model.template, validation.head(64), 192)
-        real_tokens = real_tokens or mean_completion_tokens(model, validation)
-        started = time.perf_counter()
-        written, completions = plain_generate(model, rows, config, args.seed) if plain else \
-            generate_text(model, rows, config, args.seed)
-        seconds = time.perf_counter() - started
-        texts = joined_text(written, template.text_columns)
-        tokens = sum(len(ids) for ids in model.tokenizer(completions, add_special_tokens=False)["input_ids"])
-        generation[name] = {
-            "rows_per_minute": round(len(rows) / seconds * 60, 1),
-            "completion_tokens_per_second": round(tokens / seconds, 1),
-            "rows_per_minute_at_real_length": round(tokens / seconds * 60 / real_tokens, 1),
-            "validation_perplexity": round(perplexity(model.model, examples, model.tokenizer.pad_token_id), 3),
-            "rating_consistency": round(judge.consistency(texts, written[schema.target]), 3),
-            "mean_words": round(float(texts.str.split().str.len().mean()), 1),
-            "distinct_word_pairs": distinct_word_pairs(texts),
-            **word_reuse(texts),
-        }
-        print(name, generation[name], flush=True)
-        if not plain and not overrides:
-            samples = written
-        del model  # each path times its own model alone in memory
-        gc.collect()
+    generation, samples, real_tokens = time_generation(adapter, rows, validation, judge, schema.target, template,
+                                                       args.seed)
     summary = {
         "command": "python bench/text_lm.py " + " ".join(sys.argv[1:]),
         "fitting": fitting,
@@ -155,6 +88,87 @@ def main() -> None:
     folder = write_report("text_lm", summary, markdown(summary))
     write_text(folder / "samples.md", sample_markdown(samples.head(20), template, summary["command"]))
     print(markdown(summary))
+
+
+def time_fitting(train, template, work: Path, speed_steps: int, seed: int) -> tuple[dict, float]:
+    """Completion tokens per second of three LoRA fitting loops, and ours against the plain one."""
+    fitting = {}
+    loops = (("plain: padded to 160 tokens, float32", False, False),
+             ("padded to 160 tokens, bfloat16 autocast", False, True),
+             ("ours: bucketed by length, bfloat16 autocast", True, True))
+    for name, bucketed, mixed in loops:
+        config = TextConfig(steps=speed_steps, batch_size=8, max_tokens=160, bucketed=bucketed,
+                            mixed_precision=mixed, eval_every=10**9, checkpoint_every=10**9)
+        result = fit_text(train, None, template, work / f"speed-{int(bucketed)}{int(mixed)}", config, seed)
+        fitting[name] = {"completion_tokens_per_second": result.completion_tokens_per_second}
+        print(name, fitting[name], flush=True)
+    speedup = round(fitting[loops[2][0]]["completion_tokens_per_second"]
+                    / fitting[loops[0][0]]["completion_tokens_per_second"], 2)
+    return fitting, speedup
+
+
+def the_adapter(args, train, validation, template, split: dict, work: Path):
+    """The adapter generation is timed with: a pipeline run's (--from-run), an earlier fit of this
+    script (--reuse-adapter), or one fit here; with its steps, fit facts, fit seconds and source."""
+    adapter_config = TextConfig(steps=args.fit_steps, eval_every=50, eval_rows=64)
+    fitted = work / "adapter-fit" / "fit.json"
+    same_fit = {"config": json.loads(json.dumps(asdict(adapter_config))), "seed": args.seed}
+    if args.from_run:
+        return run_adapter(RunDir(args.from_run), split)
+    if args.reuse_adapter and fitted.is_file() and same_fit.items() <= read_json(fitted).items():
+        saved = read_json(fitted)
+        fit = SimpleNamespace(best_step=saved["best_step"], best_perplexity=saved["best_perplexity"])
+        return (work / "adapter-fit" / "adapter", args.fit_steps, fit, saved.get("fit_seconds"),
+                "an earlier run of this script, reused with --reuse-adapter")
+    shutil.rmtree(work / "adapter-fit", ignore_errors=True)
+    started = time.perf_counter()
+    fit = fit_text(train, validation, template, work / "adapter-fit", adapter_config, args.seed)
+    fit_seconds = round(time.perf_counter() - started, 1)
+    write_json(fitted, read_json(fitted) | {"fit_seconds": fit_seconds})
+    return work / "adapter-fit" / "adapter", args.fit_steps, fit, fit_seconds, "this run"
+
+
+def time_generation(adapter: Path, rows, validation, judge, target: str, template, seed: int):
+    """Speed and quality of each generation path on the same rows: the figures by path, the default
+    path's rows (the samples), and the real validation texts' mean completion tokens."""
+    examples, real_tokens, generation, samples = None, None, {}, None
+    guided = (f"ours: bfloat16, batch 64, guidance {GenerationConfig.guidance} over the first "
+              f"{GenerationConfig.guidance_tokens} tokens, repetition penalty {GenerationConfig.repetition_penalty}")
+    paths = (("plain: transformers generate, float32, batch 32", True,
+              {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
+             ("ours: early-exit decode, float32, batch 32", False,
+              {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
+             ("ours: early-exit decode, bfloat16, batch 64", False, {"guidance": 1.0}),
+             (f"{guided} (default)", False, {}),
+             ("the default with repetition penalty 1.15 (the earlier default)", False, {"repetition_penalty": 1.15}),
+             ("ours: early-exit decode, int8 dynamic, batch 64", False, {"precision": "int8", "guidance": 1.0}))
+    for name, plain, overrides in paths:
+        config = GenerationConfig(**overrides)
+        model = TextModel.load(adapter, config.precision)
+        examples = examples or build_examples(model.tokenizer, model.template, validation.head(64), 192)
+        real_tokens = real_tokens or mean_completion_tokens(model, validation)
+        started = time.perf_counter()
+        written, completions = plain_generate(model, rows, config, seed) if plain else \
+            generate_text(model, rows, config, seed)
+        seconds = time.perf_counter() - started
+        texts = joined_text(written, template.text_columns)
+        tokens = sum(len(ids) for ids in model.tokenizer(completions, add_special_tokens=False)["input_ids"])
+        generation[name] = {
+            "rows_per_minute": round(len(rows) / seconds * 60, 1),
+            "completion_tokens_per_second": round(tokens / seconds, 1),
+            "rows_per_minute_at_real_length": round(tokens / seconds * 60 / real_tokens, 1),
+            "validation_perplexity": round(perplexity(model.model, examples, model.tokenizer.pad_token_id), 3),
+            "rating_consistency": round(judge.consistency(texts, written[target]), 3),
+            "mean_words": round(float(texts.str.split().str.len().mean()), 1),
+            "distinct_word_pairs": distinct_word_pairs(texts),
+            **word_reuse(texts),
+        }
+        print(name, generation[name], flush=True)
+        if not plain and not overrides:
+            samples = written
+        del model  # each path times its own model alone in memory
+        gc.collect()
+    return generation, samples, real_tokens
 
 
 def run_adapter(run: RunDir, split: dict) -> tuple[Path, int, SimpleNamespace, float, str]:

@@ -325,3 +325,28 @@ def test_train_drops_synthetic_rows_that_copy_held_out_text(tmp_path, capsys):
     assert held_out and not set(data.synthetic["text"]) & held_out
     assert len(data.synthetic) == len(data.train)  # only the copies of train rows stay
     assert f"{len(held_out)} synthetic row(s) dropped" in capsys.readouterr().out
+
+
+def test_synthetic_rows_keep_the_inputs_spelling_of_booleans(tmp_path, behavior_df):
+    """A 0/1 column comes back 0/1 (integers), a yes/no column yes/no: joins and comparisons still work."""
+    rng = np.random.default_rng(0)
+    table = behavior_df.assign(clicked=rng.integers(0, 2, len(behavior_df)),
+                               returned=rng.choice(["yes", "no"], len(behavior_df)))
+    table.to_csv(tmp_path / "t.csv", index=False)
+    run = tmp_path / "run"
+    assert call("fit", tmp_path / "t.csv", "--out", run, "--stage", "tabular", "--epochs", 1)[0] == 0
+    for out in (tmp_path / "rows.parquet", tmp_path / "rows.csv"):
+        assert call("sample", "--run", run, "--rows", 60, "--out", out, "--condition", "clicked=1")[0] == 0
+        rows = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert rows["clicked"].dtype.kind == "i" and set(rows["clicked"]) == {1}
+        assert set(rows["returned"]) <= {"yes", "no"}
+    scored = tmp_path / "scored.parquet"
+    status, err = call("filter", "--run", run, "--input", tmp_path / "rows.parquet", "--out", scored, "--all")
+    assert status == 0, err
+    assert pd.read_parquet(scored)["clicked"].dtype.kind == "i"
+    spelled = pd.read_parquet(tmp_path / "rows.parquet")
+    spelled.assign(clicked=spelled["clicked"] == 1).to_parquet(tmp_path / "bools.parquet")
+    assert call("filter", "--run", run, "--input", tmp_path / "bools.parquet", "--out", tmp_path / "b.parquet",
+                "--all")[0] == 0
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "b.parquet")["score_p_real"],
+                               pd.read_parquet(scored)["score_p_real"])  # the spelling does not move a score
