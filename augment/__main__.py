@@ -149,10 +149,13 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     add_guidance_flag(p)
     add_fit_flags(p)
 
-    p = sub["export"] = commands.add_parser("export", help="write train/validation/test files for other trainers")
+    p = sub["export"] = commands.add_parser("export", help="write train/validation/test files, a dataset card and a "
+                                            "manifest for other trainers")
     p.add_argument("--run", required=True, metavar="RUN", help="a prepared run directory")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for train, validation and test files")
     p.add_argument("--format", choices=["parquet", "jsonl", "csv"], default="parquet", help="file format (default parquet)")
+    p.add_argument("--features-only", action="store_true", help="leave out the provenance columns (is_synthetic, "
+                   "generator, synthetic_id, score_p_real); the dataset card and manifest still say what is synthetic")
     add_common(p, seed=False)
     # Parsed by their own modules (see DELEGATED); listed here so that --help shows them.
     commands.add_parser("train", add_help=False,
@@ -281,7 +284,7 @@ def parse_conditions(items: list[str]) -> dict[str, str]:
 def cmd_export(args) -> int:
     from augment import jobs
 
-    for path in jobs.export(args.run, args.out, format=args.format):
+    for path in jobs.export(args.run, args.out, format=args.format, features_only=args.features_only):
         print(path)
     return 0
 

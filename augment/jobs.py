@@ -160,12 +160,14 @@ def filter(run: str | Path, *, input: str | Path, out: str | Path, config: Filte
                        chunk_rows or FILTER_CHUNK_ROWS)
 
 
-def export(run: str | Path, out: str | Path, *, format: str = "parquet") -> list[Path]:
-    """Write OUT/{train,validation,test}.<format> for other trainers; returns the paths."""
+def export(run: str | Path, out: str | Path, *, format: str = "parquet",
+           features_only: bool = False) -> list[Path]:
+    """Write OUT/{train,validation,test}/ (one file each), a dataset card and a manifest for other
+    trainers; `features_only` leaves out the provenance columns. Returns the split files."""
     from augment.export import export_run
 
     table_format(Path(f"x.{format}"))
-    return export_run(Prepared.load(run), out, format)
+    return export_run(Prepared.load(run), out, format, features_only)
 
 
 def evaluate(real: str | Path | pd.DataFrame, synthetic: str | Path | pd.DataFrame, *, out: str | Path | None = None,

@@ -169,6 +169,11 @@ class Prepared:
         return self.raw.loc[self.split[name]]
 
     @property
+    def raw_path(self) -> Path:
+        """The input file the run was prepared from."""
+        return Path(self.run.manifest()["data"]["path"])
+
+    @property
     def fingerprint(self) -> str:
         """The prepare stage's inputs hash: what every later stage's resume key starts from."""
         return self.run.manifest()["stages"]["prepare"]["inputs_hash"]

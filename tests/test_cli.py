@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from augment.__main__ import main
@@ -135,12 +136,36 @@ def test_config_unknown_key(tmp_path, behavior_csv, capsys):
 
 
 def test_export_layout_reads_back(tmp_path, behavior_csv, behavior_df):
-    out = tmp_path / "run"
+    out, export = tmp_path / "run", tmp_path / "export"
     assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare") == 0
-    assert cli("export", "--run", out, "--out", tmp_path / "export") == 0
-    parts = {name: pd.read_parquet(tmp_path / "export" / f"{name}.parquet") for name in ("train", "validation", "test")}
+    assert cli("export", "--run", out, "--out", export) == 0
+    parts = {name: pd.read_parquet(export / name / f"{name}.parquet") for name in ("train", "validation", "test")}
     assert sum(len(p) for p in parts.values()) == len(behavior_df)
     assert not parts["test"]["is_synthetic"].any()
+    assert len({tuple(p.columns) for p in parts.values()}) == 1  # every split has the same columns
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert manifest["inputs"]["data"]["sha256"] and manifest["splits"]["test"]["rows"] == len(parts["test"])
+    assert b"behavior_augment" in pq.read_schema(export / "test" / "test.parquet").metadata
+    assert "Provenance columns" in (export / "README.md").read_text()
+    with pytest.raises(Exception):  # noqa: B017 - pandas must not merge the three splits silently
+        pd.read_parquet(export)
+    assert cli("export", "--run", out, "--out", export, "--features-only") == 0  # an earlier export is replaced
+    assert list(pd.read_parquet(export / "train" / "train.parquet").columns) == list(behavior_df.columns)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert cli("export", "--run", out, "--out", tmp_path / "mine") == 2  # never over a folder of other files
+
+
+def test_an_export_loads_with_hugging_face_datasets(tmp_path, behavior_csv):
+    datasets = pytest.importorskip("datasets")
+    out, export = tmp_path / "run", tmp_path / "export"
+    assert cli("fit", behavior_csv, "--out", out, "--stage", "prepare") == 0
+    assert cli("export", "--run", out, "--out", export) == 0
+    loaded = datasets.load_dataset("parquet", data_dir=str(export), cache_dir=str(tmp_path / "cache"))
+    assert set(loaded) == {"train", "validation", "test"}
+    assert loaded["train"].column_names == loaded["test"].column_names
+    assert sum(loaded[name].num_rows for name in loaded) == sum(
+        json.loads((export / "manifest.json").read_text())["splits"][name]["rows"] for name in loaded)
 
 
 def test_fit_tabular_then_sample_with_conditions(tmp_path, behavior_csv, capsys):

@@ -111,7 +111,7 @@ def test_prepare_and_export_keep_real_rows_exactly(df, suffix):
             return
         assert call("export", "--run", run, "--out", out)[0] == 0
         source = read_table(path)
-        exported = pd.concat([pd.read_parquet(out / f"{name}.parquet") for name in ("train", "validation", "test")])
+        exported = pd.concat([pd.read_parquet(out / name / f"{name}.parquet") for name in ("train", "validation", "test")])
         ids = np.concatenate([np.loadtxt(run / "split" / f"{n}.ids", dtype=int, ndmin=1)
                               for n in ("train", "validation", "test")])
         expected = source.iloc[ids].reset_index(drop=True)
