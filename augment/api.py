@@ -137,6 +137,8 @@ class Augmenter:
         path = Path(path)
         if not (path / "run" / "manifest.json").is_file():
             raise UserError(f"{path}: not a saved Augmenter (no run/manifest.json)")
+        if (path / INPUT).is_file():  # a saved folder may have been moved or copied since
+            _point_at_input(RunDir(path / "run"), path / INPUT, path / INPUT)
         manifest = RunDir(path / "run").manifest()
         augmenter = cls(seed=manifest["stages"]["prepare"]["config"]["seed"], workdir=path, device=device,
                         text="text" in manifest["stages"])

@@ -30,7 +30,8 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert int(sampled) == 200 and 0 < int(admitted) <= 200 and 0 <= float(score) <= 1
     from augment import Augmenter
 
-    again = Augmenter.load(tmp_path / "clothing-augmenter")  # what the example saved loads and samples
+    (tmp_path / "clothing-augmenter").rename(tmp_path / "moved")  # a saved folder can move
+    again = Augmenter.load(tmp_path / "moved")  # what the example saved loads and samples
     rows = again.sample(20, conditions={"Rating": 1}, seed=3)
     assert len(rows) == 20 and (rows["Rating"] == 1).all()
     assert again.sample(20, seed=3).equals(again.sample(20, seed=3))  # same seed, same rows
