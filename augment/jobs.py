@@ -185,7 +185,8 @@ def evaluate(real: str | Path | pd.DataFrame, synthetic: str | Path | pd.DataFra
         schema = detect_schema(real_rows)
     elif not isinstance(schema, Schema):
         schema = Schema.load(schema)
-    results = measure(real_rows, synthetic_rows, schema, seed, train_rows)
+    made = provenance({"real": real, "synthetic": synthetic, "train": train}) | {"seed": seed}
+    results = measure(real_rows, synthetic_rows, schema, seed, train_rows, extra={"provenance": made})
     if out is not None:
         write_report(results, real_rows, synthetic_rows, schema, out)
     return results

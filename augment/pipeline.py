@@ -22,7 +22,7 @@ from augment.data import read_table, write_table
 from augment.errors import UserError
 from augment.prepared import Prepared
 from augment.rows import as_input_types
-from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, file_hash, read_json, value_hash, write_json
+from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, file_hash, provenance, read_json, value_hash, write_json
 from augment.sample import RunSampler, generation_config
 from augment.schema import Schema
 
@@ -107,7 +107,9 @@ def report_run(prepared: Prepared, seed: int) -> Path | None:
         schema = Schema([c for c in schema.columns if c.role != "text"], schema.entities)  # no text was written
     real, train = (prepared.raw_rows(name)[schema.names].reset_index(drop=True) for name in ("test", "train"))
     outcome = run.manifest()["stages"]["synthesize"]
-    extra = {"filter": {"outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]}}
+    extra = {"filter": {"outcomes": outcome["outcomes"], "acceptance_rate": outcome["acceptance_rate"]},
+             "provenance": provenance({"data": prepared.raw_path, "augmented": run.file("augmented.parquet")})
+             | {"seed": seed}}
     downstream = run.file("report", "train", "results.json")  # written by `python -m augment train --run RUN`
     if downstream.is_file():
         extra["downstream"] = read_json(downstream)["summary"]

@@ -16,10 +16,11 @@ def cli(*argv):
 
 
 def test_identical_tables_score_at_the_top(behavior_df):
-    results = measure(behavior_df, behavior_df.copy(), detect_schema(behavior_df))
+    train, real = behavior_df.iloc[:300], behavior_df.iloc[300:]
+    results = measure(real, real.copy(), detect_schema(behavior_df), train=train)
     tab = results["tabular"]
-    assert tab["quality"] == pytest.approx(1.0)
-    assert tab["detection_auc"] < 0.6
+    assert tab["quality"] == pytest.approx(1.0) and tab["quality"] > tab["real_vs_real"]["quality"]
+    assert tab["detection_auc"] < 0.6 and tab["detection_auc_boosting"] < 0.6
     assert tab["entity_consistency"] == {"user_id": 1.0, "item_id": 1.0}
     assert all(v == 1.0 for v in tab["category_coverage"].values())
 
@@ -57,10 +58,37 @@ def test_cli_writes_three_reports(tmp_path, behavior_df):
     behavior_df.iloc[300:].to_parquet(synthetic)
     assert cli("--real", real, "--synthetic", synthetic, "--out", tmp_path / "rep") == 0
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["rows"] == {"real": 300, "synthetic": 300, "train": 150}  # half the real rows stand in
+    assert report["rows"] == {"real": 300, "synthetic": 300, "train": 150, "reference": 150}  # half stands in
     html = (tmp_path / "rep" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 7 and "http" not in html  # 6 columns + pair heatmap
-    assert "| detection ROC AUC |" in (tmp_path / "rep" / "report.md").read_text()
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| detection ROC AUC, gradient boosting |" in md and md.count("| at most 0.7 (0.5: indistinguishable) |") == 2
+    assert report["verdict"] in md and report["verdict"] in html
+    made = report["provenance"]
+    assert made["inputs"]["real"]["sha256"] and made["seed"] == 0 and made["tool_version"] in html
+
+
+def _verdict_and_marks(real, synthetic, train, schema):
+    from augment.evaluate.report import summary_rows, verdict
+
+    rows = summary_rows(measure(real, synthetic, schema, seed=0, train=train))
+    return verdict(rows), {row["score"]: row["mark"] for row in rows}
+
+
+def test_marks_tell_a_faithful_table_from_copies_and_broken_pairs(behavior_df):
+    """A real holdout passes everything; copies of the train rows fail privacy; columns shuffled
+    independently (every shape kept, every pair broken) fail pair trends and detection."""
+    schema = detect_schema(behavior_df)
+    train, real, holdout = behavior_df.iloc[:200], behavior_df.iloc[200:400], behavior_df.iloc[400:]
+    decision, marks = _verdict_and_marks(real, holdout, train, schema)
+    assert set(marks.values()) == {"pass"} and decision.startswith("Fit to augment a training set and to share")
+    decision, marks = _verdict_and_marks(real, train.sample(200, random_state=1), train, schema)
+    assert marks["DCR ratio, synthetic / real held-out"] == "warn" and "not to share" in decision
+    rng = np.random.default_rng(0)
+    shuffled = holdout.apply(lambda column: column.sample(frac=1, random_state=rng.integers(1 << 30)).to_numpy())
+    decision, marks = _verdict_and_marks(real, shuffled, train, schema)
+    assert marks["column pair trends"] == "warn" and marks["column shapes"] == "pass"
+    assert decision.startswith("Not fit") and "column pair trends" in decision
 
 
 @pytest.mark.parametrize("change, message", [

@@ -67,7 +67,9 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
             train: pd.DataFrame | None = None, extra: dict | None = None) -> dict:
     """Every number of the report. `train`: the rows the generator saw (for copies, distances and
     membership); without it, half of `real` stands in for it and the other half is the yardstick.
-    `extra`: a run's filter outcomes and downstream results, shown as they are."""
+    Every tabular score has a reference: the same score of as many real rows the generator did not
+    have to reproduce (a sample of `train`, or of the stand-in half) against the same yardstick.
+    `extra`: a run's filter outcomes, downstream results and provenance, shown as they are."""
     check_tables(real, synthetic, schema, train)
     # Both tables typed by the same row policy, so 0/1 and True/False are one boolean.
     real, synthetic = typed(real, schema), typed(synthetic, schema)
@@ -75,21 +77,27 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
     if train is None:
         halves = np.random.default_rng(seed).permutation(len(real))
         train, holdout = real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]]
+        yardstick = holdout
     else:
         train = typed(train, schema)
         check_rows({"train": train})
-        holdout = real
+        holdout = yardstick = real
+    reference = train.sample(min(len(synthetic), len(train)), random_state=seed)  # real rows, same size
     continuous, discrete = split_columns(schema)
-    scores = quality(real, synthetic, continuous, discrete)
-    halves = np.random.default_rng(seed + 1).permutation(len(real))
-    floor = quality(real.iloc[halves[: len(real) // 2]], real.iloc[halves[len(real) // 2 :]], continuous, discrete)
+    scores = quality(yardstick, synthetic, continuous, discrete)
+    floor = quality(yardstick, reference, continuous, discrete)
     results = {
-        "rows": {"real": len(real), "synthetic": len(synthetic), "train": len(train)},
+        "rows": {"real": len(real), "synthetic": len(synthetic), "train": len(train), "reference": len(reference)},
         "tabular": {
             **scores.to_dict(),
             "real_vs_real": {"quality": floor.quality, "column_shapes": floor.shapes,
-                             "column_pair_trends": floor.pair_trends},
-            "detection_auc": detection_auc(real, synthetic, continuous, discrete, seed),
+                             "column_pair_trends": floor.pair_trends,
+                             "detection_auc": detection_auc(yardstick, reference, continuous, discrete, seed),
+                             "detection_auc_boosting": detection_auc(yardstick, reference, continuous, discrete, seed,
+                                                                     model="boosting")},
+            "detection_auc": detection_auc(yardstick, synthetic, continuous, discrete, seed),
+            "detection_auc_boosting": detection_auc(yardstick, synthetic, continuous, discrete, seed,
+                                                    model="boosting"),
             "entity_consistency": entity_consistency(real, synthetic, schema),
             "category_coverage": {c: category_coverage(real[c], synthetic[c]) for c in discrete},
             "range_coverage": {c: range_coverage(real[c], synthetic[c]) for c in continuous},
@@ -146,50 +154,70 @@ def _f(value, digits: int = 3) -> str:
     return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
-def summary_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
-    """(score, value, direction and range, real-vs-real reference, mark) for the top of every report."""
-    tab, privacy = results["tabular"], results["privacy"]
+QUALITY_MARGIN = 0.05  # a quality score passes within this of what real data scores against real data
+DCR_RANGE = (0.9, 1.5)  # synthetic rows' distance to train rows, over real held-out rows' distance
+TSTR_MARGIN = 1.10  # train on synthetic: RMSE at most 10% above training on as many real rows
 
-    def mark(ok: bool) -> str:
-        return "pass" if ok else "warn"
 
-    pairs, ceiling = tab["column_pair_trends"], tab["real_vs_real"]
-    rows = [
-        ("quality (SDMetrics-style)", _f(tab["quality"]), "higher is better, 0-1", _f(ceiling["quality"]),
-         mark(tab["quality"] >= PASS_QUALITY)),
-        ("column shapes", _f(tab["column_shapes"]), "higher is better, 0-1", _f(ceiling["column_shapes"]),
-         mark(tab["column_shapes"] >= PASS_QUALITY)),
-        ("column pair trends", _f(pairs), "higher is better, 0-1", _f(ceiling["column_pair_trends"]),
-         mark(np.isnan(pairs) or pairs >= PASS_QUALITY)),
-        ("detection ROC AUC", _f(tab["detection_auc"]), "lower is better, 0.5-1", "0.5",
-         mark(tab["detection_auc"] <= PASS_DETECTION)),
-    ]
+def summary_rows(results: dict) -> list[dict]:
+    """One row per headline score: its value, the real-vs-real reference, the rule that passes it
+    (shown on the page), the mark, and its group (fidelity, privacy, utility) for the verdict."""
+    tab, privacy, ceiling = results["tabular"], results["privacy"], results["tabular"]["real_vs_real"]
+    rows = []
+
+    def add(score, value, reference, rule, ok, group, digits=3):
+        rows.append({"score": score, "value": value if isinstance(value, str) else _f(value, digits),
+                     "real_vs_real": reference if isinstance(reference, str) else _f(reference, digits),
+                     "pass_if": rule, "mark": "pass" if ok else "warn", "group": group})
+
+    for key, name in (("quality", "quality (SDMetrics-style)"), ("column_shapes", "column shapes"),
+                      ("column_pair_trends", "column pair trends")):
+        value, reference = tab[key], ceiling[key]
+        ok = bool(np.isnan(value) and np.isnan(reference)) or value >= reference - QUALITY_MARGIN
+        add(name, value, reference, f"at least real vs real - {QUALITY_MARGIN}", ok, "fidelity")
+    for key, name in (("detection_auc", "detection ROC AUC, logistic regression"),
+                      ("detection_auc_boosting", "detection ROC AUC, gradient boosting")):
+        add(name, tab[key], ceiling[key], f"at most {PASS_DETECTION} (0.5: indistinguishable)",
+            tab[key] <= PASS_DETECTION, "fidelity")
     for key, share in tab["entity_consistency"].items():
-        rows.append((f"entity consistency ({key})", f"{share:.1%}", "higher is better, 0-100%", "100%",
-                     mark(share >= 0.99)))
+        add(f"entity consistency ({key})", f"{share:.1%}", "100%", "at least 99%", share >= 0.99, "fidelity")
     if "text" in results:
         emb = results["text"]["embedding"]
-        rows.append(("text embedding Fréchet distance", _f(emb["frechet"]), "lower is better, 0 and up",
-                     _f(emb["frechet_real_vs_real"]), mark(emb["frechet"] <= 3 * emb["frechet_real_vs_real"] + 0.05)))
-        rows.append(("text embedding MMD", _f(emb["mmd"], 4), "lower is better, 0 and up",
-                     _f(emb["mmd_real_vs_real"], 4), mark(emb["mmd"] <= 3 * emb["mmd_real_vs_real"] + 0.01)))
+        add("text embedding Fréchet distance", emb["frechet"], emb["frechet_real_vs_real"],
+            "at most 3 x real vs real + 0.05", emb["frechet"] <= 3 * emb["frechet_real_vs_real"] + 0.05, "fidelity")
+        add("text embedding MMD", emb["mmd"], emb["mmd_real_vs_real"], "at most 3 x real vs real + 0.01",
+            emb["mmd"] <= 3 * emb["mmd_real_vs_real"] + 0.01, "fidelity", digits=4)
         rating = results["text"].get("rating_consistency")
         if rating:
-            rows.append(("rating consistency of text (Spearman)", _f(rating["synthetic"]), "higher is better, -1-1",
-                         _f(rating["real"]), mark(rating["synthetic"] >= 0.8 * rating["real"])))
+            add("rating consistency of text (Spearman)", rating["synthetic"], rating["real"],
+                "at least 0.8 x real", rating["synthetic"] >= 0.8 * rating["real"], "fidelity")
         copies = privacy["text_copies"]
-        rows.append(("exact copies of training text", str(copies["exact"]), "lower is better, count", "0",
-                     mark(copies["exact"] == 0)))
-    rows.append(("DCR ratio synthetic / real held-out", _f(privacy["dcr_ratio"], 2),
-                 "near 1 is right; below 1 flags memorization", "1", mark(privacy["dcr_ratio"] >= PASS_DCR * 0.9)))
-    rows.append(("membership inference ROC AUC", _f(privacy["membership_inference_auc"]), "lower is better, 0.5-1",
-                 "0.5", mark(privacy["membership_inference_auc"] <= 0.6)))
+        add("exact copies of training text", str(copies["exact"]), "0", "0", copies["exact"] == 0, "privacy")
+    low, high = DCR_RANGE
+    add("DCR ratio, synthetic / real held-out", privacy["dcr_ratio"], "1",
+        f"{low} to {high} (below: copies of training rows; above: far from real rows)",
+        low <= privacy["dcr_ratio"] <= high, "privacy", digits=2)
+    add("membership inference ROC AUC", privacy["membership_inference_auc"], "0.5", "at most 0.6",
+        privacy["membership_inference_auc"] <= 0.6, "privacy")
     tstr = results.get("utility", {}).get("train_on_synthetic_test_on_real")
     if tstr:
-        rows.append(("rating RMSE, trained on synthetic", _f(tstr["rmse_trained_on_synthetic"]),
-                     "lower is better, 0 and up", _f(tstr["rmse_trained_on_real_same_size"]),
-                     mark(tstr["rmse_trained_on_synthetic"] < tstr["rmse_mean_predictor"])))
+        add("rating RMSE, trained on synthetic rows", tstr["rmse_trained_on_synthetic"],
+            tstr["rmse_trained_on_real_same_size"], f"at most {TSTR_MARGIN:g} x trained on as many real rows",
+            tstr["rmse_trained_on_synthetic"] <= TSTR_MARGIN * tstr["rmse_trained_on_real_same_size"], "utility")
     return rows
+
+
+def verdict(rows: list[dict]) -> str:
+    """One sentence: fit to augment a training set (fidelity and utility pass), also fit to share
+    (privacy passes too), or not fit, naming the scores that decided it."""
+    failing = {group: [r["score"] for r in rows if r["group"] == group and r["mark"] == "warn"]
+               for group in ("fidelity", "utility", "privacy")}
+    usable = not failing["fidelity"] and not failing["utility"]
+    if usable and not failing["privacy"]:
+        return "Fit to augment a training set and to share: every score passes its rule."
+    if usable:
+        return ("Fit to augment a training set, not to share: " + ", ".join(failing["privacy"]) + " failed.")
+    return "Not fit to augment a training set: " + ", ".join(failing["fidelity"] + failing["utility"]) + " failed."
 
 
 def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, out: str | Path) -> Path:
@@ -197,15 +225,30 @@ def write_report(results: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(results)
-    md = ["# Fidelity report", "", _md(_counts_line(results)), "",
-          "| score | value | direction, range | real vs real | mark |", "| --- | ---: | --- | ---: | --- |"]
-    md += [f"| {' | '.join(map(_md, row))} |" for row in rows]
-    page = _html(results, rows, typed(real, schema), typed(synthetic, schema), schema)  # before any file: all or none
-    write_json(out / "report.json", {k: v for k, v in results.items()} | {"summary": [
-        dict(zip(("score", "value", "direction", "real_vs_real", "mark"), row)) for row in rows]})
+    decision = verdict(rows)
+    header = ["score", "value", "real_vs_real", "pass_if", "mark"]
+    md = ["# Fidelity report", "", f"**{_md(decision)}**", "", _md(_counts_line(results)), *_md_header(results), "",
+          "| score | value | real vs real | passes if | mark |", "| --- | ---: | ---: | --- | --- |"]
+    md += [f"| {' | '.join(_md(row[k]) for k in header)} |" for row in rows]
+    page = _html(results, rows, decision, typed(real, schema), typed(synthetic, schema), schema)  # all or none
+    write_json(out / "report.json", results | {"verdict": decision, "summary": rows})
     write_text(out / "report.md", "\n".join(md) + "\n")
     write_text(out / "report.html", page)
     return out
+
+
+def _facts(results: dict) -> list[str]:
+    """The header lines: when, by which version, from which files (with their sha256), with which seed."""
+    made = results.get("provenance")
+    if not made:
+        return []
+    lines = [f"made {made['date']} by behavior-augment {made['tool_version']}, seed {made.get('seed', 'n/a')}"]
+    lines += [f"{name}: {item['path']} (sha256 {item['sha256'][:16]}...)" for name, item in made["inputs"].items()]
+    return lines
+
+
+def _md_header(results: dict) -> list[str]:
+    return ["", *[f"- {_md(line)}" for line in _facts(results)]] if _facts(results) else []
 
 
 def _md(text: str) -> str:
@@ -304,10 +347,13 @@ def _outcome_sections(results: dict) -> list[str]:
     return sections
 
 
-def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> str:
-    """The page: the summary table, then one section per part of the report that has results."""
-    summary = "".join(f"<tr><td>{html.escape(a)}</td><td>{b}</td><td>{html.escape(c)}</td><td>{d}</td>"
-                      f"<td class='{e}'>{e}</td></tr>" for a, b, c, d, e in rows)
+def _html(results: dict, rows: list[dict], decision: str, real: pd.DataFrame, synthetic: pd.DataFrame,
+          schema: Schema) -> str:
+    """The page: the verdict, the run's facts, the summary table, then one section per part of the report."""
+    summary = "".join(f"<tr><td>{html.escape(r['score'])}</td><td>{html.escape(r['value'])}</td>"
+                      f"<td>{html.escape(r['real_vs_real'])}</td><td>{html.escape(r['pass_if'])}</td>"
+                      f"<td class='{r['mark']}'>{r['mark']}</td></tr>" for r in rows)
+    facts = "".join(f"<li>{html.escape(line)}</li>" for line in _facts(results))
     sections = _tabular_section(results["tabular"], real, synthetic, schema)
     if "text" in results:
         sections += _text_section(results["text"], real, synthetic, schema)
@@ -315,10 +361,13 @@ def _html(results: dict, rows, real: pd.DataFrame, synthetic: pd.DataFrame, sche
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Fidelity report</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
-.pass{{color:#176f2c;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}
+.verdict{{font-size:1.2em;font-weight:bold}}.pass{{color:#176f2c;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}
 figure{{display:inline-block;margin:6px}}img{{width:320px}}</style></head><body>
-<h1>Fidelity report</h1><p>{html.escape(_counts_line(results))}</p>
-<h2>Summary</h2><table><tr><th>score</th><th>value</th><th>direction, range</th><th>real vs real</th><th>mark</th></tr>
+<h1>Fidelity report</h1><p class="verdict">{html.escape(decision)}</p>
+<p>{html.escape(_counts_line(results))}</p><ul>{facts}</ul>
+<h2>Summary</h2><p>Each score beside what real data scores against real data (one half of the real rows
+against the other) and the rule that passes it.</p>
+<table><tr><th>score</th><th>value</th><th>real vs real</th><th>passes if</th><th>mark</th></tr>
 {summary}</table>
 {''.join(sections)}
 </body></html>
