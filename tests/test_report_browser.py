@@ -35,9 +35,20 @@ def test_report_renders_in_chromium(tmp_path):
         page.goto((out / "report.html").as_uri())
         page.wait_for_load_state("load")
         images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])")
+        verdict = page.inner_text(".verdict")
+        headers = page.evaluate("Array.from(document.querySelectorAll('th')).slice(0, 5).map(h => h.innerText)")
+        marks = page.evaluate("Array.from(document.querySelectorAll('td.pass, td.warn')).length")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert errors == []
+    assert verdict.startswith(("Fit to augment", "Not fit")) and verdict == results_verdict(out)
+    assert headers == ["score", "value", "real vs real", "passes if", "mark"] and marks >= 10
     assert len(images) == 10  # 6 columns, pair heatmap, text length, projection, outcomes
     assert all(loaded for _, loaded in images), [alt for alt, loaded in images if not loaded]
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def results_verdict(out) -> str:
+    import json
+
+    return json.loads((out / "report.json").read_text())["verdict"]

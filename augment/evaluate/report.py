@@ -365,8 +365,8 @@ table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;pad
 figure{{display:inline-block;margin:6px}}img{{width:320px}}</style></head><body>
 <h1>Fidelity report</h1><p class="verdict">{html.escape(decision)}</p>
 <p>{html.escape(_counts_line(results))}</p><ul>{facts}</ul>
-<h2>Summary</h2><p>Each score beside what real data scores against real data (one half of the real rows
-against the other) and the rule that passes it.</p>
+<h2>Summary</h2><p>Each score beside what real data scores against the same real rows (as many real
+rows the generator did not have to reproduce) and the rule that passes it.</p>
 <table><tr><th>score</th><th>value</th><th>real vs real</th><th>passes if</th><th>mark</th></tr>
 {summary}</table>
 {''.join(sections)}
