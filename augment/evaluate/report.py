@@ -101,6 +101,9 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
             "entity_consistency": entity_consistency(real, synthetic, schema),
             "category_coverage": {c: category_coverage(real[c], synthetic[c]) for c in discrete},
             "range_coverage": {c: range_coverage(real[c], synthetic[c]) for c in continuous},
+            # SDMetrics' MissingValueSimilarity: 1 - the difference of the two tables' null shares.
+            "missing_value_similarity": {c: 1 - abs(float(yardstick[c].isna().mean()) - float(synthetic[c].isna().mean()))
+                                         for c in continuous + discrete},
         },
         "privacy": measure_privacy(train, holdout, synthetic, continuous, discrete, seed),
     }
@@ -155,7 +158,8 @@ def _f(value, digits: int = 3) -> str:
 
 
 QUALITY_MARGIN = 0.05  # a quality score passes within this of what real data scores against real data
-DCR_RANGE = (0.9, 1.5)  # synthetic rows' distance to train rows, over real held-out rows' distance
+DCR_RANGE = (0.9, 1.5)
+DCR_SHARE_MAX = 0.6  # share of synthetic rows nearer to a training row than to a held-out one (0.5 expected)  # synthetic rows' distance to train rows, over real held-out rows' distance
 TSTR_MARGIN = 1.10  # train on synthetic: RMSE at most 10% above training on as many real rows
 
 
@@ -199,6 +203,8 @@ def summary_rows(results: dict) -> list[dict]:
         low <= privacy["dcr_ratio"] <= high, "privacy", digits=2)
     add("membership inference ROC AUC", privacy["membership_inference_auc"], "0.5", "at most 0.6",
         privacy["membership_inference_auc"] <= 0.6, "privacy")
+    add("DCR share: closer to a training row than to a held-out one", privacy["dcr_share"], "0.5",
+        f"at most {DCR_SHARE_MAX}", privacy["dcr_share"] <= DCR_SHARE_MAX, "privacy")
     tstr = results.get("utility", {}).get("train_on_synthetic_test_on_real")
     if tstr:
         add("rating RMSE, trained on synthetic rows", tstr["rmse_trained_on_synthetic"],
@@ -284,9 +290,10 @@ def _tabular_section(tab: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
     continuous, discrete = split_columns(schema)
     return [
         "<h2>Tabular</h2>",
-        _table(["column", "shape score (higher is better, 0-1)", "coverage (higher is better, 0-1)"],
-               [[c, _f(tab["per_column"][c]), _f(tab["category_coverage"].get(c, tab["range_coverage"].get(c)))]
-                for c in continuous + discrete]),
+        _table(["column", "shape score (higher is better, 0-1)", "coverage (higher is better, 0-1)",
+                "missing-value similarity (higher is better, 0-1)"],
+               [[c, _f(tab["per_column"][c]), _f(tab["category_coverage"].get(c, tab["range_coverage"].get(c))),
+                 _f(tab["missing_value_similarity"][c])] for c in continuous + discrete]),
         "".join(_img(c, figures.column(real[c], synthetic[c], c in continuous)) for c in continuous + discrete),
         _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete)),
     ]
@@ -309,7 +316,28 @@ def _text_section(text: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schem
         ]),
         "".join(_img(f"{c} length", figures.text_lengths(real[c], synthetic[c])) for c in schema.text_columns),
         _img("embedding projection", figures.projection(text["projection"])),
+        *_examples(real, synthetic, schema),
     ]
+
+
+def _examples(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, per_level: int = 2) -> list[str]:
+    """Real and synthetic texts side by side, a few per target level (the first ones: no choosing)."""
+    target = schema.target
+    if not target or not schema.column(target).is_discrete_target:
+        return []
+
+    def texts(table: pd.DataFrame, level) -> list[str]:
+        rows = table[level_keys(table[target]) == level]
+        joined = rows[schema.text_columns].apply(
+            lambda row: " / ".join(str(v) for v in row if isinstance(v, str) and v.strip()), axis=1)
+        return [t[:300] + ("..." if len(t) > 300 else "") for t in joined if t][:per_level]
+
+    rows = []
+    for level in sorted(set(level_keys(real[target]).dropna()), key=lambda v: float(v)):
+        for real_text, synthetic_text in zip(texts(real, level), texts(synthetic, level)):
+            rows.append([level, real_text, synthetic_text])
+    return ["<h3>Example texts, by " + html.escape(target) + "</h3>",
+            _table([target, "real (test rows)", "synthetic"], rows)] if rows else []
 
 
 def _privacy_section(privacy: dict) -> list[str]:
@@ -321,6 +349,8 @@ def _privacy_section(privacy: dict) -> list[str]:
             ["share with an exact tabular twin in training: synthetic", _f(privacy["tabular_twin_share_synthetic"]),
              f"real held-out: {_f(privacy['tabular_twin_share_real_holdout'])}"],
             ["membership inference ROC AUC", _f(privacy["membership_inference_auc"]), "0.5 (no signal)"],
+            ["nearest / second-nearest training row distance (NNDR), synthetic", _f(privacy["nndr_mean_synthetic"]),
+             "near 1: no training row stands out; near 0: rows sit on single training rows"],
             *([["exact / near copies of training text", (f"{privacy['text_copies']['exact']} / "
                 f"{privacy['text_copies']['near']}"), "0"]] if "text_copies" in privacy else []),
         ]),
