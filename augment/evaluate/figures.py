@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # no display: figures go to memory
 import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from augment.evaluate.tabular import level_keys, numeric_values
 
@@ -39,37 +40,72 @@ def _png(fig) -> str:
 
 @_plain_text
 def column(real: pd.Series, synthetic: pd.Series, continuous: bool) -> str:
-    fig, ax = plt.subplots(figsize=(4, 2.6), dpi=80)
+    """Real and synthetic distribution of one column: densities on shared bins (log-spaced for
+    skewed counts), or level shares (the 20 commonest real levels, labelled when few)."""
+    fig, ax = plt.subplots(figsize=(4, 2.8), dpi=80)
     if continuous:
         r, s = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
-        bins = np.histogram_bin_edges(r, bins=30)
+        if _skewed_counts(r):  # e.g. a feedback count: a linear histogram is one bar at zero
+            bins = np.unique(np.geomspace(1, r.max() + 1, 30).round()) - 1
+            ax.set_xscale("symlog")  # plain tick labels: mathtext is off for the user's text
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        else:
+            bins = np.histogram_bin_edges(r, bins=30)
         ax.hist(r, bins=bins, alpha=0.5, density=True, label="real", color=REAL)
-        ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic", color=SYNTHETIC)
+        ax.hist(s.clip(bins[0], bins[-1]), bins=bins, alpha=0.5, density=True, label="synthetic", color=SYNTHETIC)
     else:
         p = level_keys(real).fillna("(null)").value_counts(normalize=True)
-        q = level_keys(synthetic).fillna("(null)").value_counts(normalize=True).reindex(p.index, fill_value=0)
-        x = np.arange(len(p))
-        ax.bar(x - 0.2, p.to_numpy(), 0.4, label="real", color=REAL)
-        ax.bar(x + 0.2, q.to_numpy(), 0.4, label="synthetic", color=SYNTHETIC)
-        ax.set_xticks(x, [str(v)[:12] for v in p.index], rotation=60, fontsize=6)
-    ax.set_title(str(real.name), fontsize=9)
+        shown = p.head(MAX_LEVELS_SHOWN)
+        q = level_keys(synthetic).fillna("(null)").value_counts(normalize=True).reindex(shown.index, fill_value=0)
+        x = np.arange(len(shown))
+        bars = [ax.bar(x - 0.2, shown.to_numpy(), 0.4, label="real", color=REAL),
+                ax.bar(x + 0.2, q.to_numpy(), 0.4, label="synthetic", color=SYNTHETIC)]
+        if len(shown) <= 6:
+            for group in bars:
+                ax.bar_label(group, fmt="%.2f", fontsize=6)
+        ax.set_xticks(x, [_label(v) for v in shown.index], rotation=60, ha="right", fontsize=6)
+        if len(p) > len(shown):
+            ax.set_xlabel(f"the {len(shown)} commonest of {len(p)} levels", fontsize=7)
+    ax.set_title(_label(real.name, 40), fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig)
 
 
+MAX_LEVELS_SHOWN = 20
+
+
+def _skewed_counts(values: pd.Series) -> bool:
+    """Non-negative whole numbers with a long right tail."""
+    if values.empty or values.min() < 0 or not np.all(np.mod(values, 1) == 0):
+        return False
+    return bool(values.quantile(0.99) > 10 * max(values.median(), 1))
+
+
+def _label(value, width: int = 18) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @_plain_text
 def pair_heatmap(pairs: list[dict], columns: list[str]) -> str:
-    """1 - score for every scored pair ({"columns": [a, b], "score": s}): 0 (white) is a trend kept,
-    darker is a trend lost."""
-    index = {name: i for i, name in enumerate(columns)}
-    grid = np.full((len(columns), len(columns)), np.nan)
+    """1 - score for every scored pair ({"columns": [a, b], "score": s}): 0 is a trend kept, darker
+    a trend lost, each cell labelled; only columns in at least one scored pair are shown."""
+    scored = [c for c in columns if any(c in pair["columns"] for pair in pairs)] or columns
+    index = {name: i for i, name in enumerate(scored)}
+    grid = np.full((len(scored), len(scored)), np.nan)
     for pair in pairs:
         a, b = pair["columns"]
         grid[index[a], index[b]] = grid[index[b], index[a]] = 1 - pair["score"]
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=80)
+    size = 3 + 0.45 * len(scored)
+    fig, ax = plt.subplots(figsize=(size + 1, size), dpi=80)
     image = ax.imshow(grid, cmap="Reds", vmin=0, vmax=max(0.3, np.nanmax(grid) if pairs else 0.3))
-    ax.set_xticks(range(len(columns)), [c[:14] for c in columns], rotation=60, fontsize=7)
-    ax.set_yticks(range(len(columns)), [c[:14] for c in columns], fontsize=7)
+    if len(scored) <= 12:
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
+    labels = [_label(c, 24) for c in scored]
+    ax.set_xticks(range(len(scored)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(scored)), labels, fontsize=7)
     ax.set_title("pair-trend loss (1 - score; blank: no real trend)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return _png(fig)

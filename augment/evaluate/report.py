@@ -281,8 +281,8 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _img(name: str, data: str) -> str:
-    return (f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+def _img(name: str, data: str, wide: bool = False) -> str:
+    return (f"<figure><img alt='{html.escape(name)}'{' class=wide' if wide else ''} src='data:image/png;base64,{data}'>"
             f"<figcaption>{html.escape(name)}</figcaption></figure>")
 
 
@@ -295,7 +295,7 @@ def _tabular_section(tab: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
                [[c, _f(tab["per_column"][c]), _f(tab["category_coverage"].get(c, tab["range_coverage"].get(c))),
                  _f(tab["missing_value_similarity"][c])] for c in continuous + discrete]),
         "".join(_img(c, figures.column(real[c], synthetic[c], c in continuous)) for c in continuous + discrete),
-        _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete)),
+        _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete), wide=True),
     ]
 
 
@@ -392,7 +392,7 @@ def _html(results: dict, rows: list[dict], decision: str, real: pd.DataFrame, sy
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 .verdict{{font-size:1.2em;font-weight:bold}}.pass{{color:#176f2c;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}
-figure{{display:inline-block;margin:6px}}img{{width:320px}}</style></head><body>
+figure{{display:inline-block;margin:6px}}img{{width:320px}}img.wide{{width:520px}}</style></head><body>
 <h1>Fidelity report</h1><p class="verdict">{html.escape(decision)}</p>
 <p>{html.escape(_counts_line(results))}</p><ul>{facts}</ul>
 <h2>Summary</h2><p>Each score beside what real data scores against the same real rows (as many real
