@@ -37,6 +37,7 @@ bench: install
 	$(PY) bench/filter_ablation.py
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py
+	$(PY) bench/threads.py
 	$(PY) bench/reporting.py
 
 clean:

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from augment.cli import Parser, add_common, apply_config, positive_int, run_cli
+from augment.cli import Parser, add_common, add_threads_flag, apply_config, positive_int, run_cli
 from augment.errors import UserError
 
 DATA_HELP = "a CSV, Parquet or JSONL file, or a built-in dataset name (womens-clothing)"
@@ -29,6 +29,7 @@ def add_schema_flags(parser: Parser) -> None:
 
 
 def add_device_flag(parser: Parser) -> None:
+    add_threads_flag(parser)  # every command that computes has --device
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where the networks run: auto (a GPU when torch sees one, default), cpu, cuda. "
                         "Under torchrun each process takes its own GPU (LOCAL_RANK)")
@@ -175,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, sub = build_parser()
     args = parser.parse_args(argv)
     args = apply_config(sub[args.command], args, args.command)
+    if hasattr(args, "threads"):
+        from augment.threads import configure
+
+        configure(args.threads)
     return COMMANDS[args.command](args)
 
 

@@ -47,6 +47,11 @@ def add_common(parser: argparse.ArgumentParser, seed: bool = True, config: bool 
         )
 
 
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="threads for torch and BLAS in each "
+                        "process (default: the cores other processes leave free; or set AUGMENT_THREADS)")
+
+
 def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str) -> argparse.Namespace:
     """Fill flags the user did not give from the TOML file, each value checked as its flag's would be."""
     if not getattr(args, "config", None):

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from augment.cli import Parser, add_common, apply_config, run_cli
+from augment.cli import Parser, add_common, add_threads_flag, apply_config, run_cli
 
 
 def build_parser() -> Parser:
@@ -20,6 +20,7 @@ def build_parser() -> Parser:
     parser.add_argument("--schema", metavar="FILE", help="schema JSON (default: detected from the real table)")
     parser.add_argument("--train", metavar="FILE", help="the rows the generator was fit on, for the privacy "
                         "checks (default: half of --real stands in for them)")
+    add_threads_flag(parser)
     add_common(parser)
     return parser
 
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "evaluate")
+    from augment.threads import configure
+
+    configure(args.threads)
     jobs.evaluate(args.real, args.synthetic, out=args.out, train=args.train, schema=args.schema, seed=args.seed)
     print(f"report: {Path(args.out) / 'report.html'} (also report.json, report.md)")
     return 0

@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from augment.cli import Parser, add_common, apply_config, finite_float, off_or_positive, positive_int, run_cli
+from augment.cli import (
+    Parser,
+    add_common,
+    add_threads_flag,
+    apply_config,
+    finite_float,
+    off_or_positive,
+    positive_int,
+    run_cli,
+)
 
 
 def build_parser() -> Parser:
@@ -55,6 +64,7 @@ def build_parser() -> Parser:
                         help="where fine-tuning runs: auto (a GPU when torch sees one, default), cpu, cuda; under "
                         "torchrun (`torchrun --nproc-per-node N -m augment -- train ...`) each process takes a share of "
                         "every batch")
+    add_threads_flag(parser)
     add_common(parser)
     return parser
 
@@ -69,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = apply_config(parser, parser.parse_args(argv), "train")
+    from augment.threads import configure
+
+    configure(args.threads)
     experiment = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,
         arms=args.arms, aux_target=args.aux_target,
