@@ -197,6 +197,7 @@ def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: s
         write_json(rounds_dir / "inputs.json", {"inputs": inputs})
     parts, admitted, generated, round_no, sampler = [], 0, 0, 0, None
     bound = int(config.rows * config.max_generated_factor)
+    bar = tqdm(total=config.rows, desc="admitted", unit="row")  # across rounds: admitted N / the rows asked
     while admitted < config.rows and generated < bound:
         path = rounds_dir / f"round-{round_no:03d}.parquet"
         if not path.is_file():
@@ -210,9 +211,12 @@ def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: s
             write_table(scored.rename_axis("synthetic_id").reset_index(), path)
         part = read_table(path)
         parts.append(part)
+        bar.update(min(config.rows, admitted + int(part["admitted"].sum())) - min(config.rows, admitted))
         admitted += int(part["admitted"].sum())
         generated += len(part)
         round_no += 1
+        bar.set_postfix(round=round_no, generated=generated, acceptance=f"{admitted / max(generated, 1):.0%}")
+    bar.close()
     everything = as_input_types(pd.concat(parts, ignore_index=True), schema)
     write_table(everything, run.file("synthetic_all.parquet"))
     chosen = everything[everything["admitted"]].head(config.rows)
