@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from augment.cli import Parser, add_common, add_threads_flag, apply_config, positive_int, run_cli
+from augment.cli import Parser, add_common, add_threads_flag, positive_int, run_cli, settle
 from augment.errors import UserError
 
 DATA_HELP = "a CSV, Parquet or JSONL file, or a built-in dataset name (womens-clothing)"
@@ -175,11 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return importlib.import_module(DELEGATED[argv[0]]).main(argv[1:])
     parser, sub = build_parser()
     args = parser.parse_args(argv)
-    args = apply_config(sub[args.command], args, args.command)
-    if hasattr(args, "threads"):
-        from augment.threads import configure
-
-        configure(args.threads)
+    args = settle(sub[args.command], args, args.command)
     return COMMANDS[args.command](args)
 
 

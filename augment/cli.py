@@ -76,6 +76,17 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, sect
     return args
 
 
+def settle(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str) -> argparse.Namespace:
+    """Parsed flags made final: `--config` values under `section` (checked by `parser`, the
+    command's own), then the thread pools sized for a command that computes (it has --threads)."""
+    args = apply_config(parser, args, section)
+    if hasattr(args, "threads"):
+        from augment.threads import configure
+
+        configure(args.threads)
+    return args
+
+
 def _config_value(action: argparse.Action, value, where: str):
     """A TOML value converted and checked exactly as argparse would the flag's text."""
     if action.nargs == 0:  # a switch such as --json

@@ -116,10 +116,10 @@ def normalize_table(df: pd.DataFrame, source: str | Path) -> pd.DataFrame:
                 kind = type(values.iloc[row]).__name__
                 raise UserError(f"{source}: column '{name}' holds a {kind} in row {row}; each cell must be one "
                                 "number, string or date: flatten the column (e.g. to text) first")
-            kinds = values.dropna().map(_kind)
+            kinds = values.map(_kind).reset_index(drop=True)
             if kinds.nunique() > 1:  # JSONL can mix them; no table format can store the mix
-                first = {kind: int(np.flatnonzero((values.map(_kind) == kind).to_numpy())[0]) for kind in kinds.unique()}
-                found = ", ".join(f"{kind} (row {row})" for kind, row in sorted(first.items(), key=lambda kv: kv[1]))
+                first = kinds.dropna().drop_duplicates()  # each kind at its first row
+                found = ", ".join(f"{kind} (row {row})" for row, kind in first.items())
                 raise UserError(f"{source}: column '{name}' mixes {found}; give it one type (quote the values to "
                                 "make them all text)")
     return df

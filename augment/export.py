@@ -48,7 +48,6 @@ def export_run(prepared: Prepared, out: str | Path, fmt: str = "parquet", featur
     out = Path(out)
     run = prepared.run
     run.refuse_own(out)
-    table_format(Path(f"x.{fmt}"))
     if out.exists() and any(out.iterdir()) and not _is_export(out):
         raise UserError(f"{out}: exists and is not an earlier export; export into a new or empty folder")
     tables = {name: _split_table(prepared, name, features_only) for name in SPLIT_NAMES}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from augment.data import as_table, read_table, table_format
+from augment.data import as_table, table_format
 from augment.errors import UserError
 from augment.prepared import PrepareConfig, Prepared, load_and_detect, prepare
 from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, provenance, write_json
@@ -118,12 +118,11 @@ def run(data: str | Path, out: str | Path, *, seed: int = 0, prepare_config: Pre
     run_dir = prepared.run
     outcome = synthesize(prepared, synthesis, seed, here.device)
     report = report_run(prepared, seed)
-    augmented = read_table(run_dir.file("augmented.parquet"))
     return {
         "run": run_dir.path, "augmented": run_dir.file("augmented.parquet"),
         "synthetic_all": run_dir.file("synthetic_all.parquet"), "manifest": run_dir.manifest_path,
         "report": report / "report.html" if report else None,
-        "real_rows": int((~augmented["is_synthetic"]).sum()), "synthetic_rows": int(augmented["is_synthetic"].sum()),
+        "real_rows": len(prepared.split["train"]), "synthetic_rows": outcome["kept"],  # augmented.parquet's rows
         **outcome,
     }
 

@@ -50,25 +50,18 @@ def _model_stage_inputs(prepared: Prepared, seed: int, config, earlier: Path | N
                        "init_from": file_hash(earlier) if earlier else None})
 
 
-def gan_config(profile: str = "quick", epochs: int | None = None):
-    """The GAN's settings: the profile's, with `epochs` overriding its most epochs."""
-    from augment.tabular.synthesizer import GANConfig
-
-    settings = dict(PROFILES[profile])
-    if epochs is not None:
-        settings["epochs"] = epochs
-    return GANConfig(**settings)
-
-
 def fit_tabular(prepared: Prepared, seed: int, profile: str = "quick", epochs: int | None = None,
                 init_from: str | None = None, world: World | None = None) -> RunDir:
     """Fit the conditional GAN on the train split into RUN/models/tabular (skipped when current)."""
     from augment.distributed import World
-    from augment.tabular.synthesizer import TabularGAN
+    from augment.tabular.synthesizer import GANConfig, TabularGAN
 
     world = world or World()
     run = prepared.run
-    config = gan_config(profile, epochs)
+    settings = dict(PROFILES[profile])
+    if epochs is not None:
+        settings["epochs"] = epochs
+    config = GANConfig(**settings)
     earlier = _earlier_model(init_from, TABULAR_DIR, "generator.safetensors")
     inputs = _model_stage_inputs(prepared, seed, config, earlier)
     if run.stage_is_current("tabular", inputs):
@@ -211,8 +204,8 @@ def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: s
             write_table(scored.rename_axis("synthetic_id").reset_index(), path)
         part = read_table(path)
         parts.append(part)
-        bar.update(min(config.rows, admitted + int(part["admitted"].sum())) - min(config.rows, admitted))
         admitted += int(part["admitted"].sum())
+        bar.update(min(config.rows, admitted) - bar.n)
         generated += len(part)
         round_no += 1
         bar.set_postfix(round=round_no, generated=generated, acceptance=f"{admitted / max(generated, 1):.0%}")

@@ -23,7 +23,16 @@ from augment.data import read_table, resolve_source
 from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import RowReport, clean_rows
-from augment.runs import RESERVED_COLUMNS, STAGES, RunDir, file_hash, read_json, value_hash, write_json
+from augment.runs import (
+    RESERVED_COLUMNS,
+    STAGES,
+    RunDir,
+    file_hash,
+    read_json,
+    remove_stale_temporaries,
+    value_hash,
+    write_json,
+)
 from augment.schema import Schema, SchemaOverrides, detect_schema
 from augment.split import limit_split, load_split, save_split, split_rows
 
@@ -86,11 +95,12 @@ def _prepare(data: str | Path, out: str | Path, config: PrepareConfig, stages: t
     """The prepared run when this call prepared it; None when the run was already current."""
     run = RunDir(out)
     source = resolve_source(data)
+    source_hash = file_hash(source)
     schema_hash = file_hash(config.schema_file) if config.schema_file else None
     settings = asdict(config)
     if config.train_rows is None:
         del settings["train_rows"]  # runs made before the option keep their inputs hash
-    inputs = value_hash({"data": file_hash(source), "config": settings, "schema_file": schema_hash})
+    inputs = value_hash({"data": source_hash, "config": settings, "schema_file": schema_hash})
     if run.stage_is_current("prepare", inputs):
         schema = Schema.load(run.file("schema.json"))
         _check_needs(schema, len(load_split(run)["train"]), stages)
@@ -102,7 +112,7 @@ def _prepare(data: str | Path, out: str | Path, config: PrepareConfig, stages: t
     if config.train_rows is not None:
         split = limit_split(split, clean[schema.target] if schema.target else None, config.train_rows, config.seed)
     _check_needs(schema, len(split["train"]), stages)
-    run.clean_stale_temporaries()
+    remove_stale_temporaries(run.path)
     run.invalidate_stages(STAGES)  # models, rows and reports of other data are not this run's
     run.path.mkdir(parents=True, exist_ok=True)
     schema.save(run.file("schema.json"))
@@ -110,7 +120,7 @@ def _prepare(data: str | Path, out: str | Path, config: PrepareConfig, stages: t
     preprocessor = Preprocessor().fit(clean.loc[split["train"]], schema)
     write_json(run.file("preprocess.json"), preprocessor.to_dict())
     outputs.append("preprocess.json")
-    run.update_manifest(data={"source": str(data), "path": str(source.resolve()), "sha256": file_hash(source),
+    run.update_manifest(data={"source": str(data), "path": str(source.resolve()), "sha256": source_hash,
                               "rows": len(df)})
     run.record_stage("prepare", inputs, outputs, started, config=asdict(config), rows=report.to_dict(),
                      split_sizes={name: len(ids) for name, ids in split.items()})

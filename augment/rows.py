@@ -16,14 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from augment.schema import KNOWN_BOOLEANS, TRUE_VALUES, Schema, finite_numbers
-
-
-def booleans(values: pd.Series) -> pd.Series:
-    """`values` read as booleans (nullable): 0/1, true/false, yes/no, y/n, t/f in any case; else null."""
-    normalized = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-    known = normalized.notna() & normalized.isin(KNOWN_BOOLEANS)
-    return normalized.where(known).map(lambda v: v if pd.isna(v) else v in TRUE_VALUES).astype("boolean")
+from augment.schema import Schema, booleans, finite_numbers
 
 
 def typed_booleans(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -41,11 +34,12 @@ def as_input_types(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             continue
         false, true = column.literals
         values = booleans(out[column.name])
+        if all(isinstance(v, bool) for v in (false, true)):
+            out[column.name] = values if values.isna().any() else values.astype(bool)
+            continue
         mapped = values.map(lambda v, t=true, f=false: None if pd.isna(v) else (t if v else f))
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in (false, true)):
+        if all(isinstance(v, int) for v in (false, true)):
             mapped = mapped.astype("Int64") if values.isna().any() else mapped.astype(np.int64)
-        elif all(isinstance(v, bool) for v in (false, true)):
-            mapped = values if values.isna().any() else values.astype(bool)
         out[column.name] = mapped
     return out
 

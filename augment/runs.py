@@ -37,7 +37,8 @@ SCORE_COLUMNS = ("admission_probability", "text_ngram_overlap", "text_rating", "
                  "reject_reason", "admitted")
 RESERVED_COLUMNS = frozenset(PROVENANCE_COLUMNS + SCORE_COLUMNS)
 TEMPORARY = re.compile(r"^\..*?[.-](?P<host>\w+)-(?P<pid>\d+)\.\w+(\.tmp)?$")  # see _owner
-VERSIONED_PACKAGES = ("behavior-augment", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "transformers", "peft")
+VERSIONED_PACKAGES = ("behavior-augment", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch",
+                      "transformers", "peft")
 
 
 @contextlib.contextmanager
@@ -98,11 +99,11 @@ def remove_stale_temporaries(folder: str | Path, recursive: bool = True) -> int:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, under another user
+        pass
     return True
 
 
@@ -227,9 +228,6 @@ class RunDir:
                 shutil.rmtree(self.file(folder), ignore_errors=True)
         if dropped:
             write_json(self.manifest_path, manifest)
-
-    def clean_stale_temporaries(self) -> None:
-        remove_stale_temporaries(self.path)
 
     def own_files(self) -> list[Path]:
         """Every file and folder the run's stages wrote (and the manifest): no output may replace one."""

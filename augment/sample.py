@@ -41,7 +41,7 @@ class RunSampler:
 
         run = prepared.run
         fitted = run.manifest()["stages"]
-        for stage, folder in (("tabular", TABULAR_DIR), ("text", TEXT_DIR))[: 2 if with_text else 1]:
+        for stage in ("tabular", "text")[: 2 if with_text else 1]:
             if stage not in fitted:  # a re-prepared run forgets its models: they were fit on other data
                 raise UserError(f"{run.path}: has no fitted {stage} model; fit it with `python -m augment fit DATA "
                                 f"--out {run.path} --stage {stage}`")

@@ -374,13 +374,20 @@ def _describe(values: pd.Series, role: str) -> Column:
     return column
 
 
+def booleans(values: pd.Series) -> pd.Series:
+    """`values` read as booleans (nullable): 0/1, true/false, yes/no, y/n, t/f in any case; else null."""
+    normalized = values.map(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    known = normalized.notna() & normalized.isin(KNOWN_BOOLEANS)
+    return normalized.where(known).map(lambda v: v if pd.isna(v) else v in TRUE_VALUES).astype("boolean")
+
+
 def _boolean_literals(values: pd.Series) -> list | None:
     """[false, true] as the column writes them (the first spelling seen of each), when it has both."""
+    spellings = pd.Series(values.dropna().unique(), dtype=object)
     found: dict[bool, Any] = {}
-    for value in values.dropna().unique():
-        key = value.strip().lower() if isinstance(value, str) else value
-        if key in KNOWN_BOOLEANS:
-            found.setdefault(key in TRUE_VALUES, value.item() if hasattr(value, "item") else value)
+    for value, flag in zip(spellings, booleans(spellings), strict=True):
+        if not pd.isna(flag):
+            found.setdefault(bool(flag), value.item() if hasattr(value, "item") else value)
     return [found[False], found[True]] if len(found) == 2 else None
 
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from augment.cli import Parser, add_common, add_threads_flag, apply_config, run_cli
+from augment.cli import Parser, add_common, add_threads_flag, run_cli, settle
 
 
 def build_parser() -> Parser:
@@ -29,10 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from augment import jobs
 
     parser = build_parser()
-    args = apply_config(parser, parser.parse_args(argv), "evaluate")
-    from augment.threads import configure
-
-    configure(args.threads)
+    args = settle(parser, parser.parse_args(argv), "evaluate")
     jobs.evaluate(args.real, args.synthetic, out=args.out, train=args.train, schema=args.schema, seed=args.seed)
     print(f"report: {Path(args.out) / 'report.html'} (also report.json, report.md)")
     return 0

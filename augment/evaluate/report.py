@@ -254,7 +254,8 @@ def _facts(results: dict) -> list[str]:
 
 
 def _md_header(results: dict) -> list[str]:
-    return ["", *[f"- {_md(line)}" for line in _facts(results)]] if _facts(results) else []
+    facts = _facts(results)
+    return ["", *[f"- {_md(line)}" for line in facts]] if facts else []
 
 
 def _md(text: str) -> str:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from augment.errors import UserError
-from augment.rows import KNOWN_BOOLEANS
-from augment.schema import TRUE_VALUES
+from augment.schema import KNOWN_BOOLEANS, TRUE_VALUES
 from augment.tabular.transformer import DataTransformer, DiscreteColumn, category_key, discrete_codes
 
 EXTRA_CONDITION_PROBABILITY = 0.15

@@ -9,11 +9,11 @@ from augment.cli import (
     Parser,
     add_common,
     add_threads_flag,
-    apply_config,
     finite_float,
     off_or_positive,
     positive_int,
     run_cli,
+    settle,
 )
 
 
@@ -78,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from augment.train.outputs import verdict_lines
 
     parser = build_parser()
-    args = apply_config(parser, parser.parse_args(argv), "train")
-    from augment.threads import configure
-
-    configure(args.threads)
+    args = settle(parser, parser.parse_args(argv), "train")
     experiment = ExperimentConfig(
         sizes=args.sizes, ratios=args.ratios, seeds=args.seeds, first_seed=args.seed, learner=args.learner,
         arms=args.arms, aux_target=args.aux_target,
