@@ -95,6 +95,10 @@ class Schema:
     def entity_for(self, key: str) -> Entity | None:
         return next((entity for entity in self.entities if entity.key == key), None)
 
+    def entity_of(self, attribute: str) -> Entity | None:
+        """The entity whose key determines `attribute`, if any."""
+        return next((entity for entity in self.entities if attribute in entity.attributes), None)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": 1,

@@ -4,12 +4,14 @@ The GAN generates an entity's attributes (an item's department and class), never
 keys would be thousands of columns. Each synthetic row then takes a real key with exactly those
 attributes; when the generated combination matches no key, the nearest existing combination
 (fewest differing attributes, numbers measured in train standard deviations) is used and the row's
-attributes are set to it. So key -> attribute consistency is 100% by construction.
+attributes are set to it. So key -> attribute consistency is 100% by construction. Carried
+attributes (too many levels to generate, such as a movie's title) are not matched: the row takes
+the drawn key's own value.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,23 +29,28 @@ class KeyDrawer:
     profiles: list[list]  # distinct attribute combinations (JSON values)
     keys: list[list]  # keys of each profile
     counts: list[list[int]]  # rows of each key in train
+    carried: list[str] = field(default_factory=list)  # attributes the key brings, never matched
+    carried_values: list[list[list]] = field(default_factory=list)  # per profile, per key: its carried values
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, key: str, attributes: list[str], numeric: list[str]) -> KeyDrawer:
+    def fit(cls, train: pd.DataFrame, key: str, attributes: list[str], numeric: list[str],
+            carried: list[str] = ()) -> KeyDrawer:
         rows = train[train[key].notna()]
         # One profile per key: its most common attribute values (detection tolerates a little noise).
-        per_key = rows.groupby(key, sort=True)[attributes].agg(lambda s: s.mode(dropna=False).iloc[0]) \
-            if attributes else pd.DataFrame(index=np.sort(rows[key].unique()))
+        described = [*attributes, *carried]
+        per_key = rows.groupby(key, sort=True)[described].agg(lambda s: s.mode(dropna=False).iloc[0]) \
+            if described else pd.DataFrame(index=np.sort(rows[key].unique()))
         sizes = rows.groupby(key, sort=True).size()
-        profile_ids = per_key.apply(lambda r: tuple(category_key(v) for v in r), axis=1) if attributes \
+        profile_ids = per_key[attributes].apply(lambda r: tuple(category_key(v) for v in r), axis=1) if attributes \
             else pd.Series([()] * len(per_key), index=per_key.index)
-        profiles, keys, counts = [], [], []
+        profiles, keys, counts, carried_values = [], [], [], []
         for _, members in per_key.groupby(profile_ids, sort=True):
-            profiles.append([_plain(v) for v in members.iloc[0].tolist()])
+            profiles.append([_plain(v) for v in members[attributes].iloc[0].tolist()])
             keys.append([_plain(k) for k in members.index])
             counts.append([int(sizes[k]) for k in members.index])
+            carried_values.append([[_plain(v) for v in values] for values in members[list(carried)].to_numpy().tolist()])
         scales = [float(pd.to_numeric(train[a], errors="coerce").std()) or 1.0 for a in numeric]
-        return cls(key, attributes, numeric, scales, profiles, keys, counts)
+        return cls(key, attributes, numeric, scales, profiles, keys, counts, list(carried), carried_values)
 
     def assign(self, rows: pd.DataFrame, fixed: set[str], rng: np.random.Generator) -> pd.DataFrame:
         """Give each row a key; its attributes become that key's. Columns in `fixed` never change."""
@@ -75,14 +82,16 @@ class KeyDrawer:
             raise UserError(f"--condition: no {self.key} in the train split satisfies all conditions together")
         chosen = _draw(best, rng)
         out = rows.copy()
-        key_values = []
+        members = []
         for profile in chosen:
             counts = np.asarray(self.counts[profile], dtype=float)
-            key_values.append(self.keys[profile][int(rng.choice(len(counts), p=counts / counts.sum()))])
-        out[self.key] = key_values
+            members.append(int(rng.choice(len(counts), p=counts / counts.sum())))
+        out[self.key] = [self.keys[p][m] for p, m in zip(chosen, members)]
         for i, name in enumerate(self.attributes):
             values = [self.profiles[p][i] for p in chosen]
             out[name] = pd.Series(values, index=out.index).astype(rows[name].dtype, errors="ignore")
+        for i, name in enumerate(self.carried):
+            out[name] = pd.Series([self.carried_values[p][m][i] for p, m in zip(chosen, members)], index=out.index)
         return out
 
     def to_dict(self) -> dict:

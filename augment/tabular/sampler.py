@@ -12,7 +12,7 @@ import numpy as np
 
 from augment.errors import UserError
 from augment.schema import KNOWN_BOOLEANS, TRUE_VALUES
-from augment.tabular.transformer import DataTransformer, DiscreteColumn, category_key, discrete_codes
+from augment.tabular.transformer import DataTransformer, DiscreteColumn, category_key, discrete_codes, normalized
 
 EXTRA_CONDITION_PROBABILITY = 0.15
 
@@ -24,12 +24,12 @@ class ConditionSampler:
         offsets, position = [], 0
         for column in self.columns:
             offsets.append(position)
-            position += len(column.categories)
+            position += column.levels
         self.offsets = np.array(offsets, dtype=np.int64)
         self.width = position
         self.codes = codes or {}  # column -> level code of every train row (training only)
         self.rows_by_level = {
-            name: [np.flatnonzero(values == level) for level in range(len(self.column(name).categories))]
+            name: [np.flatnonzero(values == level) for level in range(self.column(name).levels)]
             for name, values in self.codes.items()
         }
 
@@ -52,8 +52,8 @@ class ConditionSampler:
             picked = np.flatnonzero(chosen == j)
             if not len(picked):
                 continue
-            log_freq = np.log1p(np.bincount(self.codes[column.name], minlength=len(column.categories)))
-            levels = rng.choice(len(column.categories), size=len(picked), p=log_freq / log_freq.sum())
+            log_freq = np.log1p(np.bincount(self.codes[column.name], minlength=column.levels))
+            levels = rng.choice(column.levels, size=len(picked), p=log_freq / log_freq.sum())
             for level in np.unique(levels):
                 members = self.rows_by_level[column.name][level]
                 at = picked[levels == level]
@@ -82,7 +82,7 @@ class ConditionSampler:
             j = self._index(balance, "--balance")
             if j in fixed:
                 raise UserError(f"--balance {balance}: the column is already fixed by --condition")
-            codes[:, j] = rng.integers(len(self.columns[j].categories), size=n)
+            codes[:, j] = rng.integers(self.columns[j].levels, size=n)
             mask[:, j] = True
         for j, level in fixed.items():
             codes[:, j], mask[:, j] = level, True
@@ -92,25 +92,27 @@ class ConditionSampler:
             rows = np.flatnonzero(free)
             for j, column in enumerate(self.columns):
                 at = rows[chosen == j]
-                codes[at, j] = rng.choice(len(column.categories), size=len(at), p=_normalized(column.frequencies))
+                codes[at, j] = rng.choice(column.levels, size=len(at), p=normalized(column.frequencies))
                 mask[at, j] = True
         return self._vectors(codes, mask), mask, codes
 
     def resolve(self, conditions: dict[str, object]) -> dict[int, int]:
         """Column index -> level code of each condition, or a UserError listing what is valid."""
-        fixed = {}
-        for name, value in conditions.items():
-            j = self._index(name, "--condition")
-            categories = self.columns[j].categories
-            lookup = {category_key(c): i for i, c in enumerate(categories)}
-            if all(isinstance(c, bool) for c in categories if c is not None) and isinstance(value, str):
-                value = value.strip().lower() in TRUE_VALUES if value.strip().lower() in KNOWN_BOOLEANS else value
-            key = category_key(value)
-            if key not in lookup:
-                valid = ", ".join(str(c) for c in self.columns[j].categories if c is not None)
-                raise UserError(f"--condition {name}={value}: unknown value; valid values: {valid}")
-            fixed[j] = lookup[key]
-        return fixed
+        return {self._index(name, "--condition"): self.level_of(name, value)[0] for name, value in conditions.items()}
+
+    def level_of(self, name: str, value) -> tuple[int, object]:
+        """(level code, the train split's own spelling of the value) of a condition's value."""
+        column = self.columns[self._index(name, "--condition")]
+        known = [*column.categories, *column.rest]
+        if all(isinstance(c, bool) for c in known if c is not None) and isinstance(value, str):
+            value = value.strip().lower() in TRUE_VALUES if value.strip().lower() in KNOWN_BOOLEANS else value
+        key = category_key(value)
+        lookup = column.lookup()
+        if key not in lookup:
+            shown = [str(c) for c in known if c is not None]
+            more = f" and {len(shown) - 30} more" if len(shown) > 30 else ""
+            raise UserError(f"--condition {name}={value}: unknown value; valid values: {', '.join(shown[:30])}{more}")
+        return lookup[key], next(c for c in known if category_key(c) == key)
 
     def _index(self, name: str, flag: str) -> int:
         for j, column in enumerate(self.columns):
@@ -124,8 +126,3 @@ class ConditionSampler:
         rows, cols = np.nonzero(mask)
         vectors[rows, self.offsets[cols] + codes[rows, cols]] = 1.0
         return vectors
-
-
-def _normalized(frequencies: list[float]) -> np.ndarray:
-    p = np.asarray(frequencies, dtype=float)
-    return p / p.sum()

@@ -54,6 +54,7 @@ class GANConfig:
     patience: int = 10  # evaluations without improvement before stopping; 0 trains all epochs
     eval_rows: int = 2000
     mixture_rows: int = 5000  # rows per column the Gaussian mixtures are fit on
+    max_levels: int = 50  # one-hot width of a discrete column at most; rarer levels share an "other" level
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -70,19 +71,26 @@ class ColumnPlan:
     discrete: list[str] = field(default_factory=list)
     entities: list[tuple[str, list[str]]] = field(default_factory=list)  # key, attributes
     output: list[str] = field(default_factory=list)  # every column the GAN produces, in schema order
+    carried: list[str] = field(default_factory=list)  # entity attributes taken from the drawn key, not generated
 
     @classmethod
-    def from_schema(cls, schema: Schema, train: pd.DataFrame) -> ColumnPlan:
+    def from_schema(cls, schema: Schema, train: pd.DataFrame, max_levels: int = 50) -> ColumnPlan:
+        """Each column's part. An entity's discrete attribute with more than `max_levels` levels (a movie's
+        title) is carried: the networks model the entity through its other attributes, and the row takes
+        the title of the key drawn for them, so the width never grows with the number of entities."""
         plan = cls()
         for column in schema.columns:
             if column.role == "text":
                 continue
             plan.output.append(column.name)
             values = train[column.name]
+            discrete = column.role in ("categorical", "boolean") or values.nunique() < 2 or column.is_discrete_target
             if column.role == "id":
                 entity = schema.entity_for(column.name)
                 plan.entities.append((column.name, list(entity.attributes) if entity else []))
-            elif column.role in ("categorical", "boolean") or values.nunique() < 2 or column.is_discrete_target:
+            elif discrete and schema.entity_of(column.name) and values.nunique(dropna=False) > max_levels:
+                plan.carried.append(column.name)
+            elif discrete:
                 plan.discrete.append(column.name)
             else:
                 plan.continuous.append(column.name)
@@ -159,7 +167,7 @@ class TabularGAN:
         """The encoding, entity key drawers, condition samplers and networks for `train`: the training
         sampler, the encoded data and the critic (the generator is `self.generator`)."""
         cfg = self.config
-        self.plan = ColumnPlan.from_schema(schema, train)
+        self.plan = ColumnPlan.from_schema(schema, train, cfg.max_levels)
         self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
         if init_from is not None:
             if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
@@ -167,9 +175,11 @@ class TabularGAN:
             self.transformer = init_from.transformer
         else:
             self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
-                                                     cfg.mixture_rows)
+                                                     cfg.mixture_rows, cfg.max_levels)
         self.key_drawers = [
-            KeyDrawer.fit(train, key, attributes, [a for a in attributes if a in self.plan.continuous])
+            KeyDrawer.fit(train, key, [a for a in attributes if a not in self.plan.carried],
+                          [a for a in attributes if a in self.plan.continuous],
+                          [a for a in attributes if a in self.plan.carried])
             for key, attributes in self.plan.entities
         ]
         sampler = ConditionSampler.for_training(self.transformer, train)
@@ -189,7 +199,7 @@ class TabularGAN:
     def _discrete_slices(self) -> list[tuple[int, int, int]]:
         """(start in the data matrix, width, start in the condition vector) per conditionable column."""
         offsets = self.transformer.discrete_offsets()
-        return [(offsets[c.name], len(c.categories), int(self.sampler.offsets[j]))
+        return [(offsets[c.name], c.levels, int(self.sampler.offsets[j]))
                 for j, c in enumerate(self.sampler.columns)]
 
     def _score(self, validation: pd.DataFrame) -> float:
@@ -219,14 +229,14 @@ class TabularGAN:
                 noise = torch.randn(size, self.config.noise_dim, generator=noise_gen, device=device)
                 raw = self.generator(noise, torch.from_numpy(cond_np).to(device))
                 out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).cpu().numpy()
-            rows = self.transformer.inverse_transform(out)
+            rows = self.transformer.inverse_transform(out, rng)
             # The generator is trained to honour conditions; setting them makes the count exact.
             for j, column in enumerate(self.sampler.columns):
-                forced = mask_np[:, j] & ((column.name in conditions) | (column.name == balance))
-                if forced.any():
-                    rows.loc[forced, column.name] = pd.Series(
-                        [column.categories[c] for c in codes[forced, j]], index=rows.index[forced], dtype=object
-                    )
+                if column.name in conditions:
+                    value = self.sampler.level_of(column.name, conditions[column.name])[1]
+                    rows[column.name] = pd.Series([value] * size, dtype=object)
+                elif column.name == balance:
+                    rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
             for drawer in self.key_drawers:
                 rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
             parts.append(rows)

@@ -5,6 +5,12 @@ fit on a bounded subsample (SDV users see this step hang on large tables), then 
 a scalar in [-1, 1] within its mode plus a one-hot of the mode. Discrete columns are one-hot, with
 a level for null when the train split has nulls. Mixture parameters are stored as plain numbers,
 so a saved model is JSON and safetensors, never a pickle.
+
+A discrete column with more than `max_levels` levels keeps its `max_levels - 1` most common levels
+as one-hot levels plus one "other" level; a generated "other" becomes one of the remaining levels,
+drawn with its train frequency. So the networks' width is bounded whatever the cardinality: each
+kept level's share is modelled exactly and jointly with the other columns, the tail's shares are
+kept in the marginal, and only the tail's associations with other columns are lost.
 """
 
 from __future__ import annotations
@@ -43,12 +49,34 @@ class ContinuousColumn:
 @dataclass
 class DiscreteColumn:
     name: str
-    categories: list  # JSON values: str, int, float, bool or None (null as a level)
-    frequencies: list[float] = field(default_factory=list)
+    categories: list  # the modelled levels, JSON values: str, int, float, bool or None (null as a level)
+    frequencies: list[float] = field(default_factory=list)  # train share of each level, "other" last
+    rest: list = field(default_factory=list)  # the levels folded into "other" (empty: no "other" level)
+    rest_frequencies: list[float] = field(default_factory=list)  # their train shares
+
+    @property
+    def levels(self) -> int:
+        """Width of the one-hot: the modelled levels, plus one for "other" when there is a tail."""
+        return len(self.categories) + bool(self.rest)
 
     @property
     def spans(self) -> list[tuple[int, str]]:
-        return [(len(self.categories), "softmax")]
+        return [(self.levels, "softmax")]
+
+    def values(self, codes: np.ndarray, rng: np.random.Generator) -> list:
+        """The value of each level code; "other" draws a tail level with its train frequency."""
+        values = [self.categories[c] if c < len(self.categories) else None for c in codes]
+        other = np.flatnonzero(np.asarray(codes) == len(self.categories))
+        if len(other) and self.rest:
+            drawn = rng.choice(len(self.rest), size=len(other), p=normalized(self.rest_frequencies))
+            for i, r in zip(other, drawn):
+                values[i] = self.rest[r]
+        return values
+
+    def lookup(self) -> dict[str, int]:
+        """category_key -> level code, tail levels included (they map to "other")."""
+        codes = {category_key(c): len(self.categories) for c in self.rest}
+        return codes | {category_key(c): i for i, c in enumerate(self.categories)}
 
 
 class DataTransformer:
@@ -61,7 +89,7 @@ class DataTransformer:
     # ---------------------------------------------------------------------------------------- fit
 
     def fit(self, df: pd.DataFrame, continuous: list[str], discrete: list[str], seed: int,
-            mixture_rows: int = 5000) -> DataTransformer:
+            mixture_rows: int = 5000, max_levels: int = 50) -> DataTransformer:
         rng = np.random.default_rng(seed)
         self.continuous, self.discrete, self.order = [], [], []
         for name in df.columns:
@@ -69,7 +97,7 @@ class DataTransformer:
                 self.continuous.append(_fit_continuous(df[name], rng, mixture_rows))
                 self.order.append(name)
             elif name in discrete:
-                self.discrete.append(_fit_discrete(df[name]))
+                self.discrete.append(_fit_discrete(df[name], max_levels))
                 self.order.append(name)
         return self
 
@@ -109,10 +137,11 @@ class DataTransformer:
             if isinstance(column, ContinuousColumn):
                 blocks.append(_encode_continuous(column, df[name], rng))
             else:
-                blocks.append(_one_hot(discrete_codes(column, df[name]), len(column.categories)))
+                blocks.append(_one_hot(discrete_codes(column, df[name]), column.levels))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
+    def inverse_transform(self, matrix: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        """Rows from an encoded matrix; `rng` draws the tail level of each "other"."""
         out, position = {}, 0
         for name in self.order:
             column = self.column(name)
@@ -120,7 +149,7 @@ class DataTransformer:
             block = matrix[:, position : position + width]
             position += width
             out[name] = _decode_continuous(column, block) if isinstance(column, ContinuousColumn) else \
-                _decode_discrete(column, block.argmax(axis=1))
+                pd.Series(column.values(block.argmax(axis=1), rng), dtype=object)
         return pd.DataFrame(out)
 
     # ---------------------------------------------------------------------------- save/load
@@ -153,20 +182,27 @@ def category_key(value) -> str:
 
 
 def discrete_codes(column: DiscreteColumn, values: pd.Series) -> np.ndarray:
-    """Index of each value among the column's categories; unseen values map to the most common one."""
-    lookup = {category_key(c): i for i, c in enumerate(column.categories)}
+    """Level code of each value (a tail value is "other"); unseen values map to the most common level."""
+    lookup = column.lookup()
     fallback = int(np.argmax(column.frequencies)) if column.frequencies else 0
     return np.array([lookup.get(category_key(v), fallback) for v in values], dtype=np.int64)
 
 
-def _fit_discrete(values: pd.Series) -> DiscreteColumn:
+def _fit_discrete(values: pd.Series, max_levels: int) -> DiscreteColumn:
     keys = values.map(category_key)
     counts = keys.value_counts()
     first_value = {k: v for v, k in zip(values.tolist()[::-1], keys.tolist()[::-1])}  # a real value per key
-    order = sorted(counts.index)
-    categories = [_plain(first_value[k]) if k != "\x00null" else None for k in order]
-    total = counts.sum()
-    return DiscreteColumn(str(values.name), categories, [float(counts[k] / total) for k in order])
+    ranked = sorted(counts.index, key=lambda k: (-counts[k], k))  # most common first, ties by key
+    kept, tail = (ranked, []) if len(ranked) <= max_levels else (ranked[: max_levels - 1], ranked[max_levels - 1 :])
+    kept, tail = sorted(kept), sorted(tail)
+
+    def value(k):
+        return _plain(first_value[k]) if k != "\x00null" else None
+
+    shares = counts / counts.sum()
+    frequencies = [float(shares[k]) for k in kept] + ([float(shares[tail].sum())] if tail else [])
+    return DiscreteColumn(str(values.name), [value(k) for k in kept], frequencies,
+                          [value(k) for k in tail], [float(shares[k]) for k in tail])
 
 
 def _plain(value):
@@ -258,9 +294,10 @@ def _decode_continuous(column: ContinuousColumn, block: np.ndarray) -> pd.Series
     return series
 
 
-def _decode_discrete(column: DiscreteColumn, codes: np.ndarray) -> pd.Series:
-    values = [column.categories[c] for c in codes]
-    return pd.Series(values, dtype=object)
+def normalized(frequencies: list[float]) -> np.ndarray:
+    """Shares that sum to exactly 1, as numpy's choice needs."""
+    p = np.asarray(frequencies, dtype=float)
+    return p / p.sum()
 
 
 def _one_hot(codes: np.ndarray, width: int) -> np.ndarray:
