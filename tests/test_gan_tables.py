@@ -69,3 +69,13 @@ def test_a_binary_target_round_trips_through_fit_condition_and_balance():
     assert (gan.sample(100, conditions={"clicked": 1}, seed=5)["clicked"] == 1).all()
     balanced = gan.sample(2000, balance="clicked", seed=6)["clicked"]
     assert balanced.dtype == np.int64 and abs(balanced.mean() - 0.5) < 0.05
+
+
+def test_an_all_numeric_table_fits_and_samples():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=800)
+    df = pd.DataFrame({"income": np.exp(x) * 1000, "age": rng.integers(18, 80, 800), "value": 2 * x + rng.normal(size=800)})
+    gan, schema = fit(df, SchemaOverrides(target="value"))
+    assert gan.plan.discrete == [] and gan.sampler.width == 0
+    rows = gan.sample(300, seed=1)
+    assert list(rows.columns) == list(df.columns) and rows.notna().all().all()

@@ -18,7 +18,7 @@ EXTRA_CONDITION_PROBABILITY = 0.15
 
 
 class ConditionSampler:
-    def __init__(self, transformer: DataTransformer, codes: dict[str, np.ndarray] | None = None):
+    def __init__(self, transformer: DataTransformer, codes: dict[str, np.ndarray] | None = None, n_rows: int = 0):
         self.columns: list[DiscreteColumn] = [transformer.column(n) for n in transformer.order
                                               if isinstance(transformer.column(n), DiscreteColumn)]
         offsets, position = [], 0
@@ -28,6 +28,7 @@ class ConditionSampler:
         self.offsets = np.array(offsets, dtype=np.int64)
         self.width = position
         self.codes = codes or {}  # column -> level code of every train row (training only)
+        self.n_rows = n_rows  # train rows (training only)
         self.rows_by_level = {
             name: [np.flatnonzero(values == level) for level in range(self.column(name).levels)]
             for name, values in self.codes.items()
@@ -39,13 +40,15 @@ class ConditionSampler:
     @classmethod
     def for_training(cls, transformer: DataTransformer, train) -> ConditionSampler:
         probe = cls(transformer)
-        return cls(transformer, {c.name: discrete_codes(c, train[c.name]) for c in probe.columns})
+        return cls(transformer, {c.name: discrete_codes(c, train[c.name]) for c in probe.columns}, len(train))
 
     # ------------------------------------------------------------------------------- training
 
     def sample_training(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(condition vectors, mask of conditioned columns, real row indices that satisfy them)."""
         n_columns = len(self.columns)
+        if not n_columns:  # an all-numeric table: no conditions, any real rows
+            return np.zeros((batch, 0), np.float32), np.zeros((batch, 0), bool), rng.integers(self.n_rows, size=batch)
         chosen = rng.integers(n_columns, size=batch)
         rows = np.empty(batch, dtype=np.int64)
         for j, column in enumerate(self.columns):
