@@ -290,7 +290,8 @@ def validate_schema(df: pd.DataFrame, schema: Schema) -> None:
         parsed = pd.to_numeric(values, errors="coerce")
         if parsed.notna().sum() < PARSE_FRACTION * values.notna().sum():
             example = values[parsed.isna() & values.notna()].iloc[0]
-            raise UserError(f"target column '{name}' is not numeric (e.g. {example!r}); the target must be a number")
+            raise UserError(f"target column '{name}' is not numeric (e.g. {example!r}); the target must be a number "
+                            "(code a class target as 0/1 or 0..K-1, e.g. income >50K as 1)")
     for name in schema.text_columns:
         text = df[name].astype("string").str.strip()
         if text.isna().all() or (text.fillna("") == "").all():

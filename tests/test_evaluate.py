@@ -60,7 +60,7 @@ def test_cli_writes_three_reports(tmp_path, behavior_df):
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["rows"] == {"real": 300, "synthetic": 300, "train": 150, "reference": 150}  # half stands in
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7 and "http" not in html  # 6 columns + pair heatmap
+    assert html.count("data:image/png;base64,") == 11 and "http" not in html  # 6 columns, pair heatmap, 4 strongest pairs
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| detection ROC AUC, gradient boosting |" in md and md.count("| at most 0.7 (0.5: indistinguishable) |") == 2
     assert report["verdict"] in md and report["verdict"] in html

@@ -38,12 +38,17 @@ def test_report_renders_in_chromium(tmp_path):
         verdict = page.inner_text(".verdict")
         headers = page.evaluate("Array.from(document.querySelectorAll('th')).slice(0, 5).map(h => h.innerText)")
         marks = page.evaluate("Array.from(document.querySelectorAll('td.pass, td.warn')).length")
+        scores = page.evaluate("Array.from(document.querySelectorAll('tr td:first-child')).map(d => d.innerText)")
+        subheads = page.evaluate("Array.from(document.querySelectorAll('h3')).map(h => h.innerText)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert errors == []
     assert verdict.startswith(("Fit to augment", "Not fit")) and verdict == results_verdict(out)
     assert headers == ["score", "value", "real vs real", "passes if", "mark"] and marks >= 10
-    assert len(images) == 10  # 6 columns, pair heatmap, text length, projection, outcomes
+    assert "three-column accuracy" in scores and "Strongest pairs in the real data" in subheads
+    pairs = [alt for alt, _ in images if "real strength" in alt]
+    assert 1 <= len(pairs) <= 4
+    assert len(images) == 10 + len(pairs)  # 6 columns, pair heatmap, strongest pairs, text length, projection, outcomes
     assert all(loaded for _, loaded in images), [alt for alt, loaded in images if not loaded]
     assert (tmp_path / "report.png").stat().st_size > 20_000
 

@@ -55,4 +55,20 @@ def test_identical_tables_score_one_and_disjoint_score_low():
     assert quality(real, real.copy(), ["x"], ["c"]).quality == pytest.approx(1.0)
     disjoint = pd.DataFrame({"x": np.arange(1000.0, 1100.0), "c": ["z"] * 100})
     scores = quality(real, disjoint, ["x"], ["c"])
-    assert scores.shapes == pytest.approx(0.0)
+    assert scores.shapes == pytest.approx(0.0, abs=1e-6)
+
+
+def test_three_column_accuracy_sees_what_pairs_cannot(tables):
+    from augment.evaluate.tabular import three_column_accuracy
+
+    real, other, broken = tables
+    assert three_column_accuracy(real, real.copy(), CONTINUOUS, DISCRETE) == pytest.approx(1.0)
+    faithful = three_column_accuracy(real, other, CONTINUOUS, DISCRETE)
+    assert faithful > three_column_accuracy(real, broken, CONTINUOUS, DISCRETE) + 0.02
+    # An XOR of three coins: every pair is independent (pair scores are perfect), the triple is not.
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, 4000), rng.integers(0, 2, 4000)
+    xor = pd.DataFrame({"a": a, "b": b, "c": a ^ b}).astype(str)
+    independent = pd.DataFrame({"a": a, "b": b, "c": rng.integers(0, 2, 4000)}).astype(str)
+    assert three_column_accuracy(xor, independent, [], ["a", "b", "c"]) < 0.6
+    assert three_column_accuracy(xor, xor.sample(frac=1, random_state=1), [], ["a", "b", "c"]) == pytest.approx(1.0)

@@ -259,3 +259,24 @@ def test_a_rerun_resumes_from_the_fit_log(tmp_path, monkeypatch):
     shuffled = Data(data.train, data.synthetic.sample(frac=1.0, random_state=1), data.validation, data.test)
     run_experiment(shuffled, config, progress=False, log_path=log)
     assert fitted == [80, 80]  # other synthetic rows: both augmented fits again, the real ones reused
+
+
+def test_macro_mae_weighs_every_level_the_same():
+    from augment.train.experiment import class_scores, macro_mae
+
+    actual = np.array([5.0] * 90 + [1.0] * 10)
+    always_five = np.full(100, 5.0)
+    assert np.mean(np.abs(always_five - actual)) == pytest.approx(0.4)
+    assert macro_mae(always_five, actual) == pytest.approx(2.0)  # the rare rating counts as much as the common one
+    assert np.isnan(macro_mae(np.arange(50.0), np.arange(50.0)))  # a continuous target has no levels
+    assert class_scores(always_five, actual) == {}
+
+
+def test_class_scores_for_a_0_1_target():
+    from augment.train.experiment import class_scores
+
+    actual = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    scores = class_scores(np.array([0.1, 0.2, 0.9, 0.7, 0.3, 0.6]), actual)
+    assert scores["auc"] == 1.0 and scores["f1"] == 1.0 and scores["log_loss"] < 0.5
+    flipped = class_scores(1 - np.array([0.1, 0.2, 0.9, 0.7, 0.3, 0.6]), actual)
+    assert flipped["auc"] == 0.0 and flipped["f1"] == 0.0 and flipped["log_loss"] > 1.0

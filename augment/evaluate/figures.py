@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
-from augment.evaluate.tabular import level_keys, numeric_values
+from augment.evaluate.tabular import binned, level_keys, numeric_values
 
 REAL, SYNTHETIC = "#1f77b4", "#ff7f0e"
 # Column names and values are the user's: a "$" in one must print as a dollar, not start mathtext.
@@ -108,6 +108,40 @@ def pair_heatmap(pairs: list[dict], columns: list[str]) -> str:
     ax.set_yticks(range(len(scored)), labels, fontsize=7)
     ax.set_title("pair-trend loss (1 - score; blank: no real trend)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+@_plain_text
+def pair(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[bool]) -> str:
+    """Two columns jointly, real beside synthetic: a scatter of two numbers (up to 2,000 points
+    each), else the joint shares of their bins or commonest levels as heatmaps on one color scale."""
+    a, b = real.columns
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.0), dpi=80, sharex=all(continuous), sharey=all(continuous))
+    if all(continuous):
+        for ax, table, color, name in ((axes[0], real, REAL, "real"), (axes[1], synthetic, SYNTHETIC, "synthetic")):
+            points = table[[a, b]].apply(numeric_values).dropna()
+            points = points.sample(min(len(points), 2000), random_state=0)
+            ax.scatter(points[a], points[b], s=3, alpha=0.3, color=color)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel(_label(a, 30), fontsize=8)
+        axes[0].set_ylabel(_label(b, 30), fontsize=8)
+        return _png(fig)
+    codes_a = binned(real[a], synthetic[a], continuous[0], bins=8)
+    codes_b = binned(real[b], synthetic[b], continuous[1], bins=8)
+    grids = []
+    for side in (0, 1):
+        grid = np.zeros((len(codes_b[2]), len(codes_a[2])))
+        ok = (codes_a[side] >= 0) & (codes_b[side] >= 0)
+        np.add.at(grid, (codes_b[side][ok], codes_a[side][ok]), 1)
+        grids.append(grid / max(grid.sum(), 1))
+    top = max(g.max() for g in grids) or 1.0
+    for ax, grid, name in zip(axes, grids, ("real", "synthetic")):
+        ax.imshow(grid, cmap="Blues", vmin=0, vmax=top, aspect="auto")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(len(codes_a[2])), [_label(v, 14) for v in codes_a[2]], rotation=60, ha="right", fontsize=6)
+        ax.set_yticks(range(len(codes_b[2])), [_label(v, 14) for v in codes_b[2]], fontsize=6)
+        ax.set_xlabel(_label(a, 30), fontsize=8)
+    axes[0].set_ylabel(_label(b, 30), fontsize=8)
     return _png(fig)
 
 

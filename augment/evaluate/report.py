@@ -1,6 +1,6 @@
 """The fidelity report: measure a synthetic table against a real one, write JSON, Markdown and HTML.
 
-Sections: tabular (SDMetrics-style shapes and pair trends, detection AUC, entity consistency,
+Sections: tabular (SDMetrics shapes and pair trends, three-column accuracy, detection AUC, entity consistency,
 coverage), text (lengths, distinct-n, embedding distances with their real-vs-real floor, rating
 consistency), privacy (copies of training text, distance to the closest record, membership
 inference), utility (train on synthetic, test on real; the `python -m augment train` results when given)
@@ -20,7 +20,7 @@ import pandas as pd
 from augment.errors import UserError
 from augment.evaluate import figures
 from augment.evaluate.privacy import measure_privacy
-from augment.evaluate.tabular import detection_auc, level_keys, numeric_values, quality
+from augment.evaluate.tabular import detection_auc, level_keys, numeric_values, quality, three_column_accuracy
 from augment.evaluate.text import measure_text
 from augment.rows import clean_rows
 from augment.runs import PROVENANCE_COLUMNS, write_json, write_text
@@ -90,8 +90,11 @@ def measure(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, seed: i
         "rows": {"real": len(real), "synthetic": len(synthetic), "train": len(train), "reference": len(reference)},
         "tabular": {
             **scores.to_dict(),
+            "three_column_accuracy": three_column_accuracy(yardstick, synthetic, continuous, discrete, seed),
             "real_vs_real": {"quality": floor.quality, "column_shapes": floor.shapes,
                              "column_pair_trends": floor.pair_trends,
+                             "three_column_accuracy": three_column_accuracy(yardstick, reference, continuous,
+                                                                            discrete, seed),
                              "detection_auc": detection_auc(yardstick, reference, continuous, discrete, seed),
                              "detection_auc_boosting": detection_auc(yardstick, reference, continuous, discrete, seed,
                                                                      model="boosting")},
@@ -174,8 +177,10 @@ def summary_rows(results: dict) -> list[dict]:
                      "real_vs_real": reference if isinstance(reference, str) else _f(reference, digits),
                      "pass_if": rule, "mark": "pass" if ok else "warn", "group": group})
 
-    for key, name in (("quality", "quality (SDMetrics-style)"), ("column_shapes", "column shapes"),
-                      ("column_pair_trends", "column pair trends")):
+    for key, name in (("quality", "quality (SDMetrics)"), ("column_shapes", "column shapes"),
+                      ("column_pair_trends", "column pair trends"), ("three_column_accuracy", "three-column accuracy")):
+        if key not in tab:  # a report measured before this score existed
+            continue
         value, reference = tab[key], ceiling[key]
         ok = bool(np.isnan(value) and np.isnan(reference)) or value >= reference - QUALITY_MARGIN
         add(name, value, reference, f"at least real vs real - {QUALITY_MARGIN}", ok, "fidelity")
@@ -297,7 +302,21 @@ def _tabular_section(tab: dict, real: pd.DataFrame, synthetic: pd.DataFrame, sch
                  _f(tab["missing_value_similarity"][c])] for c in continuous + discrete]),
         "".join(_img(c, figures.column(real[c], synthetic[c], c in continuous)) for c in continuous + discrete),
         _img("pair trends", figures.pair_heatmap(tab["per_pair"], continuous + discrete), wide=True),
+        *_strongest_pairs(tab["per_pair"], real, synthetic, continuous),
     ]
+
+
+def _strongest_pairs(per_pair: list[dict], real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str],
+                     count: int = 4) -> list[str]:
+    """Joint shares of the pairs with the strongest real association, real beside synthetic."""
+    ranked = sorted((p for p in per_pair if p.get("real_strength") is not None), key=lambda p: -p["real_strength"])
+    if not ranked:
+        return []
+    pictures = "".join(
+        _img(f"{a} x {b}: real strength {_f(p['real_strength'], 2)}, score {_f(p['score'])}",
+             figures.pair(real[[a, b]], synthetic[[a, b]], [c in continuous for c in (a, b)]), wide=True)
+        for p in ranked[:count] for a, b in [p["columns"]])
+    return ["<h3>Strongest pairs in the real data</h3>", pictures]
 
 
 def _text_section(text: dict, real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> list[str]:

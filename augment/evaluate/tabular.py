@@ -1,26 +1,23 @@
-"""Tabular fidelity scored the way SDMetrics' QualityReport scores it, fast enough to run every epoch.
+"""Tabular fidelity: SDMetrics' QualityReport (the score SDV users know), and detection by a classifier.
 
 Column shapes: KS complement for continuous columns, total-variation complement for discrete ones.
-Column pair trends: correlation similarity (Pearson) for two continuous columns, contingency
-similarity otherwise, a continuous column binned into 10 histogram bins of its own data. As in
-sdmetrics (0.2x and later), a pair counts only if the real data shows a trend to keep: |Pearson r| above
-0.5, or Cramér's V above 0.3. Quality is the mean of the two properties. All in [0, 1], higher is
-better; tests check agreement with sdmetrics' QualityReport.
+Column pair trends: correlation similarity for two continuous columns, contingency similarity
+otherwise; a pair counts only if the real data shows a trend to keep (|Pearson r| above 0.5, or
+Cramér's V above 0.3, sdmetrics' defaults). Quality is the mean of the two properties. All in
+[0, 1], higher is better. `ks_complement` stays here for single columns, where building a report
+would be all overhead (the text metrics score lengths with it).
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
-from scipy.stats.contingency import association
 
 KS_DECIMALS = 9  # sdmetrics rounds to this many decimals before the KS test
-REAL_CORRELATION_THRESHOLD = 0.5
-REAL_ASSOCIATION_THRESHOLD = 0.3
 
 
 @dataclass
@@ -30,6 +27,7 @@ class QualityScores:
     pair_trends: float
     column_shapes: dict[str, float]
     pairs: dict[tuple[str, str], float]  # (a, b) -> score, for the pairs that show a trend in the real data
+    strength: dict[tuple[str, str], float] = field(default_factory=dict)  # (a, b) -> |Pearson r| or Cramér's V in the real data
 
     def to_dict(self) -> dict:
         return {
@@ -38,7 +36,8 @@ class QualityScores:
             "column_pair_trends": self.pair_trends,
             "per_column": self.column_shapes,
             # a list, not "a | b" keys: column names may hold any text
-            "per_pair": [{"columns": [a, b], "score": score} for (a, b), score in self.pairs.items()],
+            "per_pair": [{"columns": [a, b], "score": score, "real_strength": self.strength.get((a, b))}
+                         for (a, b), score in self.pairs.items()],
         }
 
 
@@ -52,72 +51,95 @@ def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
     return float(1 - statistic)
 
 
-def tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
-    real, synthetic = real.dropna(), synthetic.dropna()
-    if real.empty:
-        return float("nan")
-    if synthetic.empty:
-        return 0.0  # as in ks_complement: an empty synthetic column scores, and scores worst
-    p = real.value_counts(normalize=True)
-    q = synthetic.value_counts(normalize=True)
-    p, q = p.align(q, fill_value=0.0)
-    return float(1 - 0.5 * np.abs(p - q).sum())
-
-
-def correlation_similarity(real: pd.DataFrame, synthetic: pd.DataFrame, threshold: float = 0.0) -> float:
-    """1 - |r_real - r_synthetic| / 2; NaN when the real |r| is not above `threshold`."""
-
-    def corr(df: pd.DataFrame) -> float:
-        both = df.apply(numeric_values).dropna()
-        return both.iloc[:, 0].corr(both.iloc[:, 1])
-
-    r, s = corr(real), corr(synthetic)
-    if np.isnan(r) or np.isnan(s) or abs(r) <= threshold:
-        return float("nan")
-    return float(1 - abs(r - s) / 2)
-
-
-def contingency_similarity(real: pd.DataFrame, synthetic: pd.DataFrame, threshold: float = 0.0) -> float:
-    """1 - total variation between the joint distributions; NaN when the real Cramér's V <= `threshold`."""
-    counts = real.groupby(list(real.columns), dropna=False).size()
-    if threshold > 0:
-        table = counts.unstack(fill_value=0)
-        if min(table.shape) < 2 or association(table.to_numpy(), method="cramer") <= threshold:
-            return float("nan")
-    p = counts / len(real)
-    q = synthetic.groupby(list(synthetic.columns), dropna=False).size() / len(synthetic)
-    cells = p.index.union(q.index, sort=False)
-    p, q = p.reindex(cells, fill_value=0.0), q.reindex(cells, fill_value=0.0)
-    return float(1 - 0.5 * np.abs(p - q).sum())
-
-
 def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], discrete: list[str]) -> QualityScores:
-    """SDMetrics-style quality over the named columns (ids and text are left out by the caller)."""
-    shapes = {}
-    for name in continuous:
-        shapes[name] = ks_complement(real[name], synthetic[name])
-    for name in discrete:
-        shapes[name] = tv_complement(level_keys(real[name]), level_keys(synthetic[name]))
-    kinds = {name: "c" for name in continuous} | {name: "d" for name in discrete}
-    columns = [name for name in real.columns if name in kinds]
-    binned_real = {name: _bin(real[name]) for name in continuous}
-    binned_synthetic = {name: _bin(synthetic[name]) for name in continuous}
-    pairs = {}
-    for a, b in itertools.combinations(columns, 2):
-        if kinds[a] == kinds[b] == "c":
-            score = correlation_similarity(real[[a, b]], synthetic[[a, b]], REAL_CORRELATION_THRESHOLD)
-        else:
-            r = pd.DataFrame({a: binned_real.get(a, level_keys(real[a])), b: binned_real.get(b, level_keys(real[b]))})
-            s = pd.DataFrame(
-                {a: binned_synthetic.get(a, level_keys(synthetic[a])), b: binned_synthetic.get(b, level_keys(synthetic[b]))}
-            )
-            score = contingency_similarity(r, s, REAL_ASSOCIATION_THRESHOLD)
-        if not np.isnan(score):
-            pairs[(a, b)] = score
-    shape_score = _mean(shapes.values())
-    pair_score = _mean(pairs.values())
-    overall = _mean([shape_score, pair_score])
-    return QualityScores(overall, shape_score, pair_score, shapes, pairs)
+    """SDMetrics' QualityReport over the named columns (ids and text are left out by the caller).
+
+    Discrete values are compared by their text, so 1, 1.0 and True/'True' line up across tables; a
+    column with real values and no synthetic value scores 0 (the report would leave it out, which
+    would flatter a generator that drops a column); a column with no real value is left out.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sdmetrics.reports.single_table import QualityReport
+
+    kinds = {name: "numerical" for name in continuous} | {name: "categorical" for name in discrete}
+    columns = [name for name in real.columns if name in kinds and real[name].notna().any()]
+
+    def typed(df: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({name: (numeric_values(df[name]) if kinds[name] == "numerical" else
+                                    level_keys(df[name]).astype(object)).to_numpy() for name in columns})
+
+    empty = [name for name in columns if synthetic[name].notna().sum() == 0]
+    scored = [name for name in columns if name not in empty]
+    shapes = {name: 0.0 for name in empty}
+    pairs, strength = {}, {}
+    if scored:
+        report = QualityReport()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report.generate(typed(real)[scored], typed(synthetic)[scored],
+                            {"columns": {name: {"sdtype": kinds[name]} for name in scored}}, verbose=False)
+        for row in report.get_details("Column Shapes").itertuples(index=False):
+            shapes[row.Column] = float(row.Score)
+        trends = report.get_details("Column Pair Trends")
+        if len(trends):
+            keep = trends["Meets Threshold?"].astype(bool) & trends["Score"].notna()
+            pairs = {(a, b): float(score) for a, b, score in
+                     trends.loc[keep, ["Column 1", "Column 2", "Score"]].itertuples(index=False)}
+            real_strength = trends["Real Correlation"].abs().fillna(trends["Real Association"])
+            strength = {(a, b): float(v) for a, b, v in zip(trends["Column 1"], trends["Column 2"], real_strength)
+                        if (a, b) in pairs}
+    shapes = {name: shapes[name] for name in columns if name in shapes}
+    shape_score, pair_score = _mean(shapes.values()), _mean(pairs.values())
+    return QualityScores(_mean([shape_score, pair_score]), shape_score, pair_score, shapes, pairs, strength)
+
+
+def three_column_accuracy(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], discrete: list[str],
+                          seed: int = 0, bins: int = 10, max_triples: int = 200) -> float:
+    """Mean over column triples of 1 - total variation between the real and synthetic joint shares.
+
+    Numbers fall into `bins` quantile bins of the real values, levels beyond the `bins - 1` commonest
+    into one "other" (mostlyai-qa's trivariate accuracy does the same). Up to `max_triples` triples,
+    drawn with `seed`. Own code: sdmetrics scores columns and pairs, nothing over three columns.
+    """
+    import itertools
+
+    columns = [name for name in real.columns if name in set(continuous) | set(discrete)]
+    triples = list(itertools.combinations(columns, 3))
+    if not triples:
+        return float("nan")
+    if len(triples) > max_triples:
+        picked = np.random.default_rng(seed).choice(len(triples), max_triples, replace=False)
+        triples = [triples[i] for i in sorted(picked)]
+    coded_real, coded_synthetic = {}, {}
+    for name in columns:
+        coded_real[name], coded_synthetic[name], _ = binned(real[name], synthetic[name], name in continuous, bins)
+    scores = []
+    for triple in triples:
+        p = pd.DataFrame({c: coded_real[c] for c in triple}).value_counts(normalize=True, dropna=False)
+        q = pd.DataFrame({c: coded_synthetic[c] for c in triple}).value_counts(normalize=True, dropna=False)
+        p, q = p.align(q, fill_value=0.0)
+        scores.append(1 - 0.5 * float(np.abs(p - q).sum()))
+    return float(np.mean(scores))
+
+
+def binned(real: pd.Series, synthetic: pd.Series, continuous: bool, bins: int = 10
+           ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Both columns as small integer codes on the real column's quantile bins or commonest levels
+    (-1: missing), and a label per code."""
+    if continuous:
+        r, s = numeric_values(real).to_numpy(), numeric_values(synthetic).to_numpy()
+        present = r[~np.isnan(r)]
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
+        labels = [f"< {edges[0]:.4g}"] + [f"{a:.4g} to {b:.4g}" for a, b in zip(edges, edges[1:])] + \
+            [f">= {edges[-1]:.4g}"] if len(edges) else ["all"]
+        codes = tuple(np.where(np.isnan(x), -1, np.searchsorted(edges, x, side="right")) for x in (r, s))
+        return *codes, labels
+    r, s = level_keys(real), level_keys(synthetic)
+    common = {level: i for i, level in enumerate(r.value_counts().index[: bins - 1])}
+    other = len(common)
+    codes = tuple(np.array([-1 if v is None else common.get(v, other) for v in x]) for x in (r, s))
+    return *codes, [*common, "other"]
 
 
 def _mean(scores) -> float:
@@ -135,12 +157,6 @@ def numeric_values(values: pd.Series) -> pd.Series:
 def level_keys(values: pd.Series) -> pd.Series:
     """Discrete values compared by their text, so 1, 1.0 and True/'True' line up across tables."""
     return values.map(lambda v: None if pd.isna(v) else str(int(v) if isinstance(v, float) and v.is_integer() else v))
-
-
-def _bin(values: pd.Series) -> pd.Series:
-    numbers = numeric_values(values)
-    edges = np.histogram_bin_edges(numbers.dropna()) if numbers.notna().any() else np.array([0.0, 1.0])
-    return pd.Series(np.digitize(numbers, bins=edges), index=values.index)
 
 
 def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], discrete: list[str],

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import value_hash
+from augment.schema import MAX_TARGET_LEVELS
 from augment.train.eda import eda
 from augment.train.fitlog import FitLog, data_fingerprint
 from augment.train.learners import FineTuneConfig, make_learner, rmse
@@ -194,11 +195,37 @@ def _fitted(table: pd.DataFrame, validation: pd.DataFrame, config: ExperimentCon
 
 
 def _scores(learner, test: pd.DataFrame) -> dict:
+    """RMSE, MAE, Spearman and macro MAE on the test rows; for a 0/1 target also ROC AUC, F1 and log loss."""
     predicted = learner.predict(test["text"].tolist())
     actual = test["y"].to_numpy(float)
     ranked = np.ptp(predicted) > 0 and np.ptp(actual) > 0  # a constant side has no rank order
-    return {"rmse": rmse(predicted, actual), "mae": float(np.mean(np.abs(predicted - actual))),
-            "spearman": float(spearmanr(predicted, actual).statistic) if ranked else float("nan")}
+    scores = {"rmse": rmse(predicted, actual), "mae": float(np.mean(np.abs(predicted - actual))),
+              "spearman": float(spearmanr(predicted, actual).statistic) if ranked else float("nan"),
+              "macro_mae": macro_mae(predicted, actual)}
+    return scores | class_scores(predicted, actual)
+
+
+def macro_mae(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """MAE averaged over the target's levels, each level weighing the same: rare ratings count as much
+    as common ones (NaN for a target of more than MAX_TARGET_LEVELS levels, where levels mean nothing)."""
+    levels = np.unique(actual)
+    if len(levels) > MAX_TARGET_LEVELS:
+        return float("nan")
+    return float(np.mean([np.mean(np.abs(predicted[actual == level] - level)) for level in levels]))
+
+
+def class_scores(predicted: np.ndarray, actual: np.ndarray) -> dict:
+    """ROC AUC, F1 at 0.5 and log loss when the target is 0/1 (the prediction read as a probability)."""
+    if set(np.unique(actual)) != {0.0, 1.0}:
+        return {}
+    from sklearn.metrics import f1_score, log_loss, roc_auc_score
+
+    probability = np.clip(predicted, 1e-4, 1 - 1e-4)
+    return {"auc": float(roc_auc_score(actual, predicted)), "f1": float(f1_score(actual, predicted >= 0.5)),
+            "log_loss": float(log_loss(actual, probability, labels=[0, 1]))}
+
+
+SECONDARY_SCORES = ("mae", "macro_mae", "spearman", "auc", "f1", "log_loss")  # averaged beside RMSE when measured
 
 
 def summarize(results: pd.DataFrame) -> list[dict]:
@@ -213,8 +240,8 @@ def summarize(results: pd.DataFrame) -> list[dict]:
                 continue
             scores = by_arm[arm]
             mean, low, high = mean_ci(scores["rmse"])
-            entry["arms"][arm] = {"rmse": mean, "ci_low": low, "ci_high": high, "mae": float(scores["mae"].mean()),
-                                  "spearman": float(scores["spearman"].mean()), "train_rows": int(scores["train_rows"].iloc[0])}
+            entry["arms"][arm] = {"rmse": mean, "ci_low": low, "ci_high": high, "train_rows": int(scores["train_rows"].iloc[0])}
+            entry["arms"][arm] |= {name: float(scores[name].mean()) for name in SECONDARY_SCORES if name in scores}
             if arm != "real":
                 entry["arms"][arm]["vs_real"] = _paired(real, scores)
         for arm in AUGMENTING:

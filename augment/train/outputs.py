@@ -32,7 +32,8 @@ def verdict_lines(summary: list[dict]) -> list[str]:
     lines = []
     for entry in summary:
         arms = entry["arms"]
-        line = f"{entry['size']} real rows, synthetic:real {entry['ratio']:g}: real-only RMSE {arms['real']['rmse']:.3f}"
+        line = (f"{entry['size']} real rows, synthetic:real {entry['ratio']:g}: real-only RMSE {arms['real']['rmse']:.3f}"
+                f"{_secondary(arms['real'])}")
         if "augmented" in arms:
             line += f", augmented {_versus_real(arms['augmented'])}"
         lines.append(f"{line}: {entry['verdict']}")
@@ -45,7 +46,15 @@ def verdict_lines(summary: list[dict]) -> list[str]:
 
 
 def _versus_real(arm: dict) -> str:
-    return f"{arm['rmse']:.3f} ({_improvement(arm['vs_real'])})"
+    return f"{arm['rmse']:.3f}{_secondary(arm)} ({_improvement(arm['vs_real'])})"
+
+
+def _secondary(arm: dict) -> str:
+    """The scores beside RMSE that were measured: macro MAE (rare ratings weigh as much as common
+    ones), and ROC AUC and F1 for a 0/1 target."""
+    names = {"macro_mae": "macro MAE", "auc": "AUC", "f1": "F1"}
+    shown = [f"{label} {arm[name]:.3f}" for name, label in names.items() if np.isfinite(arm.get(name, np.nan))]
+    return f" [{', '.join(shown)}]" if shown else ""
 
 
 def _versus_controls(arms: dict, arm: str) -> list[str]:
