@@ -28,10 +28,15 @@ test: install
 	$(PY) -m pytest -q
 
 # Each script writes its folder in reports/ and the index reports/README.md (about an hour and a half
-# in all on 2 cores). bench/downstream.py needs a full run directory first; see docs/results.md.
+# in all on 2 cores). bench/downstream.py needs a full run directory first; see reports/experiments/README.md.
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
+	# mostlyai-engine pulls CUDA builds of torchvision and torchaudio that break its import beside a CPU
+	# torch; it never uses them.
+	$(PY) -m pip uninstall --quiet -y torchvision torchaudio
 	$(PY) bench/tabular_gan.py
+	$(PY) bench/tabular_suite.py
+	$(PY) bench/qa_side_by_side.py
 	$(PY) bench/text_lm.py
 	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py

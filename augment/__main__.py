@@ -68,9 +68,10 @@ def add_rating_gap_flag(parser: Parser) -> None:
 
 
 def add_filter_mode_flag(parser: Parser, alias: str) -> None:
-    parser.add_argument("--filter-mode", alias, dest="filter_mode", choices=["rejection", "threshold", "top", "none"],
+    parser.add_argument("--filter-mode", alias, dest="filter_mode", choices=["rejection", "drs", "threshold", "top", "none"],
                         default="rejection", help="how the quality filter admits rows: discriminator rejection "
-                        "sampling (default), a P(real) threshold, the top half by P(real), or none (checks only)")
+                        "sampling (default), DRS with its gamma shift calibrated to admit about 30%%, a P(real) "
+                        "threshold, the top half by P(real), or none (checks only)")
 
 
 def add_fit_flags(parser: Parser) -> None:

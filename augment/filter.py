@@ -9,8 +9,11 @@ is a usable P(real).
 
 Admission (`mode`): "rejection" (default) accepts a row with probability proportional to the
 density ratio D/(1-D) (discriminator rejection sampling, Azadi et al., 2019), which reshapes the
-synthetic distribution toward the real one instead of keeping only typical rows; "threshold" keeps
-P(real) >= `threshold`; "top" keeps the `top_fraction` with the highest P(real).
+synthetic distribution toward the real one instead of keeping only typical rows; "drs" is Azadi et
+al.'s full rule, the density ratio's logit shifted by gamma, with gamma set so that the rows scored
+admit `target_acceptance` on average (a strong discriminator makes the plain ratio admit too few
+rows to reach a run's --rows within its budget); "threshold" keeps P(real) >= `threshold`; "top"
+keeps the `top_fraction` with the highest P(real).
 
 With more than `fit_rows` synthetic rows, the discriminator is fit on a seeded sample of them and
 the other rows are scored by the mean of its fold models (none of which saw them), chunk by chunk,
@@ -51,18 +54,28 @@ REASONS = ("invalid", "text_copy", "too_close", "rating_contradiction", "discrim
 FILTER_CHUNK_ROWS = 20_000  # rows scored at a time by `filter_file`
 
 
+FILTER_MODES = ("rejection", "drs", "threshold", "top", "none")
+
+
 @dataclass
 class FilterConfig:
-    mode: str = "rejection"  # rejection | threshold | top | none
+    mode: str = "rejection"  # rejection | drs | threshold | top | none
     threshold: float = 0.3
     top_fraction: float = 0.5
     ratio_quantile: float = 0.95  # the density ratio that maps to acceptance 1 (robust to outliers)
+    target_acceptance: float = 0.3  # "drs": the share of rows admitted on average (a run's budget needs 1/4)
     folds: int = 5
     real_rows: int = 3000  # real train rows the discriminator sees (bounded: embeddings cost time)
     max_rating_gap: float = 2.0
     close_quantile: float = 0.05
     use_text_embeddings: bool = True
     fit_rows: int = 20_000  # synthetic rows the discriminator is fit on; the rest are scored by its fold models
+
+    def __post_init__(self):
+        if self.mode not in FILTER_MODES:
+            raise UserError(f"filter mode {self.mode!r}: use one of {', '.join(FILTER_MODES)}")
+        if not 0 < self.target_acceptance <= 1:
+            raise UserError(f"target acceptance {self.target_acceptance}: must be above 0 and at most 1")
 
 
 def row_folds(ids, folds: int) -> np.ndarray:
@@ -152,8 +165,36 @@ def admission_probability(p_real: np.ndarray, config: FilterConfig, reference: n
     if config.mode == "top":
         cut = np.quantile(reference, 1 - config.top_fraction)
         return (p >= cut).astype(float)
+    if config.mode == "drs":
+        return drs_acceptance(np.log(p / (1 - p)), np.log(reference / (1 - reference)), config.target_acceptance)
     ratio = p / (1 - p)
     return np.minimum(1.0, ratio / np.quantile(reference / (1 - reference), config.ratio_quantile))
+
+
+def drs_acceptance(logits: np.ndarray, reference: np.ndarray, target: float, eps: float = 1e-6) -> np.ndarray:
+    """Discriminator rejection sampling (Azadi et al., ICLR 2019): accept with sigmoid(F - gamma), where
+    F = D - D_max - log(1 - exp(D - D_max - eps)) for the discriminator logit D, and D_max its largest
+    value on the reference (the 99th percentile: one outlier would set the scale). gamma is found by
+    bisection so that the reference rows' mean acceptance is `target`; the same gamma then serves every
+    chunk, so rows are treated alike wherever they are scored."""
+    top = np.quantile(reference, 0.99)
+
+    def f(d: np.ndarray) -> np.ndarray:
+        gap = np.minimum(d - top, 0.0)  # above D_max, the ratio is capped as at D_max
+        return gap - np.log1p(-np.exp(gap - eps))
+
+    ref_f, low, high = f(reference), -50.0, 50.0
+    for _ in range(60):
+        gamma = (low + high) / 2
+        if np.mean(_sigmoid(ref_f - gamma)) > target:
+            low = gamma
+        else:
+            high = gamma
+    return _sigmoid(f(logits) - (low + high) / 2)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(x / 2))  # no overflow warning for large |x|
 
 
 def invalid_rows(rows: pd.DataFrame, schema: Schema, train: pd.DataFrame) -> pd.Series:

@@ -11,11 +11,13 @@ Settings are checked before any stage writes anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from augment.data import as_table, table_format
 from augment.errors import UserError
@@ -76,15 +78,18 @@ def inspect(data: str | Path, overrides: SchemaOverrides | None = None) -> tuple
 
 def fit(data: str | Path, out: str | Path, *, stage: str = "all", seed: int = 0,
         prepare_config: PrepareConfig | None = None, models: ModelConfig | None = None,
-        world: World | None = None) -> Prepared:
+        world: World | None = None, announce: Callable[[Prepared], None] | None = None) -> Prepared:
     """Validate and split DATA into the run directory OUT, then fit the generators up to `stage`;
-    returns the prepared run. Reruns resume: a stage whose inputs are unchanged is skipped."""
+    returns the prepared run. Reruns resume: a stage whose inputs are unchanged is skipped.
+    `announce` is called with the prepared data before any model is fit (`run` prints its plan)."""
     from augment.pipeline import fit_tabular, fit_text_stage
 
     models = models or ModelConfig()
     _check_init_from(models.init_from, stages_to_fit(stage))
     config = replace(prepare_config or PrepareConfig(), seed=seed)
     prepared = prepare(data, out, config, world, stages=stages_to_fit(stage))
+    if announce:
+        announce(prepared)
     for name in stages_to_fit(stage, prepared.schema):
         if name == "tabular":
             fit_tabular(prepared, seed, models.profile, models.epochs, models.init_from, world)
@@ -109,12 +114,19 @@ def run(data: str | Path, out: str | Path, *, seed: int = 0, prepare_config: Pre
     fidelity report. Resumable. Returns the synthesis outcome and the paths written."""
     from augment.distributed import world
     from augment.pipeline import SynthesisConfig, report_run, synthesize
+    from augment.plan import format_plan, stage_plan
 
     synthesis = synthesis or SynthesisConfig()
+    models = models or ModelConfig()
     here = world(device)
     if here.size > 1:
         raise UserError("`run` is one process; under torchrun, launch `fit`, `sample` and `filter` instead")
-    prepared = fit(data, out, stage="all", seed=seed, prepare_config=prepare_config, models=models, world=here)
+
+    def announce(prepared: Prepared) -> None:
+        tqdm.write(format_plan(stage_plan(prepared, synthesis, models.profile, models.epochs, models.text_steps)))
+
+    prepared = fit(data, out, stage="all", seed=seed, prepare_config=prepare_config, models=models, world=here,
+                   announce=announce)
     run_dir = prepared.run
     outcome = synthesize(prepared, synthesis, seed, here.device)
     report = report_run(prepared, seed)

@@ -148,6 +148,20 @@ def value_hash(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def peak_memory_mb(reset: bool = False) -> float | None:
+    """This process's peak resident memory in MB since it started or since the last reset (Linux's
+    VmHWM; None elsewhere). `reset` starts a new peak, so each stage's record holds its own."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    peak = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    if reset:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux 4.0 and later)
+    return round(int(peak) / 1024, 1) if peak else None
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in VERSIONED_PACKAGES:
@@ -210,6 +224,7 @@ class RunDir:
             "inputs_hash": inputs_hash,
             "outputs": outputs,
             "seconds": round(time.time() - started, 2),
+            "peak_rss_mb": peak_memory_mb(reset=True),
             **info,
         }
         manifest["versions"] = package_versions()

@@ -3,9 +3,10 @@
 1. `python -m augment run womens-clothing --profile quick` in a child process, timed end to end
    (the README's main job). Its fidelity report is copied to reports/filter_ablation/example_report/.
 2. The same generated rows (RUN/synthetic_all.parquet, with text) filtered again in each admission
-   mode: none, threshold, top, rejection. For each: acceptance, SDMetrics QualityReport of the
-   admitted rows against the real test split (tabular columns), detection ROC AUC, and the text
-   embedding Fréchet distance to the test split's text.
+   mode: none, threshold, top, rejection, drs. For each: acceptance, SDMetrics QualityReport of the
+   admitted rows against the real test split (tabular columns), detection ROC AUC (logistic
+   regression and gradient boosting), the text embedding Fréchet distance to the test split's text,
+   and rating consistency (Spearman of the filter judge's reading of each text with its rating).
 
     python bench/filter_ablation.py      # writes reports/filter_ablation.{json,md}, reports/filter_ablation/example_report/
 """
@@ -17,12 +18,13 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
+
+from scipy.stats import spearmanr
 
 from augment.data import read_table
 from augment.evaluate.report import split_columns
-from augment.evaluate.tabular import detection_auc
+from augment.evaluate.tabular import detection_auc, quality
 from augment.evaluate.text import frechet_distance
 from augment.filter import FilterConfig, filter_rows
 from augment.prepared import Prepared
@@ -33,25 +35,7 @@ from augment.text.gates import joined_text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
 from bench.reporting import report_folder, write_report
 
-MODES = ("none", "threshold", "top", "rejection")
-
-
-def sdmetrics_quality(real, synthetic, continuous, discrete) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from sdmetrics.reports.single_table import QualityReport
-
-        metadata = {"columns": {**{c: {"sdtype": "numerical"} for c in continuous},
-                                **{c: {"sdtype": "categorical"} for c in discrete}}}
-        columns = continuous + discrete
-        real, synthetic = real[columns].copy(), synthetic[columns].copy()
-        for c in discrete:  # one text form per level, as users' metadata would declare them
-            real[c], synthetic[c] = real[c].astype(str), synthetic[c].astype(str)
-        report = QualityReport()
-        report.generate(real, synthetic, metadata, verbose=False)
-        props = report.get_properties().set_index("Property")["Score"]
-    return {"quality": round(float(report.get_score()), 4), "column_shapes": round(float(props["Column Shapes"]), 4),
-            "column_pair_trends": round(float(props["Column Pair Trends"]), 4)}
+MODES = ("none", "threshold", "top", "rejection", "drs")
 
 
 def main() -> None:
@@ -88,8 +72,11 @@ def main() -> None:
         results[mode] = {
             "generated": len(scored), "admitted": len(admitted),
             "acceptance_rate": summary["acceptance_rate"], "rejected_by": summary["rejected_by"],
-            **sdmetrics_quality(test, admitted, continuous, discrete),
+            **_quality(test, admitted, continuous, discrete),
             "detection_auc": round(detection_auc(test, admitted, continuous, discrete, args.seed), 4),
+            "detection_auc_boosting": round(detection_auc(test, admitted, continuous, discrete, args.seed,
+                                                          model="boosting"), 4),
+            "rating_consistency": _rating_consistency(admitted, schema.target),
             "text_frechet": round(frechet_distance(test_embeddings, embed(texts.sample(min(1500, len(texts)),
                                                                                    random_state=0).tolist())), 4),
         }
@@ -99,12 +86,25 @@ def main() -> None:
         "command": "python bench/filter_ablation.py " + " ".join(sys.argv[1:]),
         "job": {"command": "python -m augment run womens-clothing --profile quick --rows " + str(args.rows),
                 "seconds": job_seconds,
-                "stage_seconds": {name: stage["seconds"] for name, stage in manifest.items()}},
+                "stage_seconds": {name: stage["seconds"] for name, stage in manifest.items()},
+                "stage_peak_rss_mb": {name: stage.get("peak_rss_mb") for name, stage in manifest.items()}},
         "ablation": results,
         "versions": package_versions(),
     }
     write_report("filter_ablation", summary, markdown(summary))
     print(markdown(summary))
+
+
+def _quality(real, synthetic, continuous, discrete) -> dict:
+    scores = quality(real, synthetic, continuous, discrete)  # SDMetrics' QualityReport
+    return {"quality": round(scores.quality, 4), "column_shapes": round(scores.shapes, 4),
+            "column_pair_trends": round(scores.pair_trends, 4)}
+
+
+def _rating_consistency(admitted, target: str) -> float | None:
+    """Spearman of the filter judge's reading of each admitted text with the rating it was written for."""
+    rows = admitted[["text_rating", target]].dropna() if "text_rating" in admitted else admitted.iloc[:0]
+    return round(float(spearmanr(rows["text_rating"], rows[target]).statistic), 4) if len(rows) > 2 else None
 
 
 def markdown(summary: dict) -> str:
@@ -115,19 +115,23 @@ def markdown(summary: dict) -> str:
         f"Command: `{summary['command']}`.",
         "",
         f"`{job['command']}` took **{job['seconds']} s** end to end; by stage (s): "
-        + ", ".join(f"{k} {v}" for k, v in job["stage_seconds"].items()) + ".",
+        + ", ".join(f"{k} {v}" for k, v in job["stage_seconds"].items()) + "; peak resident memory by stage "
+        "(MB): " + ", ".join(f"{k} {v}" for k, v in job["stage_peak_rss_mb"].items()) + ".",
         "",
         ("The same generated rows, admitted by each mode. Quality, shapes, pair trends: SDMetrics `QualityReport` "
         "of the admitted rows against the real test split (higher is better). Detection: cross-validated "
-        "logistic-regression ROC AUC, test vs admitted rows (0.5 is best). Text Fréchet: MiniLM embeddings of "
-        "admitted text vs test text (lower is better)."),
+        "ROC AUC, test vs admitted rows, by logistic regression and by gradient boosting (0.5 is best). Text "
+        "Fréchet: MiniLM embeddings of admitted text vs test text (lower is better). Rating consistency: Spearman "
+        "of the filter judge's reading of each admitted text with its rating (higher is better)."),
         "",
-        "| mode | generated | admitted | acceptance | quality | shapes | pair trends | detection AUC | text Fréchet |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ("| mode | generated | admitted | acceptance | quality | shapes | pair trends | detection AUC (LR) "
+         "| detection AUC (GB) | text Fréchet | rating consistency |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for mode, r in summary["ablation"].items():
         lines.append(f"| {mode} | {r['generated']} | {r['admitted']} | {r['acceptance_rate']:.1%} | {r['quality']} | "
-                     f"{r['column_shapes']} | {r['column_pair_trends']} | {r['detection_auc']} | {r['text_frechet']} |")
+                     f"{r['column_shapes']} | {r['column_pair_trends']} | {r['detection_auc']} | "
+                     f"{r['detection_auc_boosting']} | {r['text_frechet']} | {r['rating_consistency']} |")
     lines += ["", "Rows rejected, by first failing reason:", ""]
     lines += [f"- {mode}: {r['rejected_by']}" for mode, r in summary["ablation"].items()]
     return "\n".join(lines) + "\n"

@@ -73,9 +73,9 @@ def main() -> None:
 
 def markdown(summary: dict) -> str:
     lines = ["# Our report beside mostlyai-qa", "",
-             f"Command: `{summary['command']}`. Same train, held-out and synthetic rows for both. Ours scores "
-             "against the held-out rows; mostlyai-qa's accuracy is against the training rows, binned its own way, so "
-             "levels differ; what to compare is whether the two agree on which tables and columns are worse."]
+             (f"Command: `{summary['command']}`. Same train, held-out and synthetic rows for both. Ours scores "
+              "against the held-out rows; mostlyai-qa's accuracy is against the training rows, binned its own way, "
+              "so levels differ; what to compare is whether the two agree on which tables and columns are worse.")]
     for table, result in summary["results"].items():
         lines += ["", f"## {table}", "", "| measure | ours | mostlyai-qa |", "| --- | ---: | ---: |"]
         for row in result["paired"]:

@@ -320,8 +320,8 @@ def markdown(summary: dict) -> str:
             "",
             f"## {table}: {result['train_rows']:,} train rows, {result['test_rows']:,} test rows ({kind})",
             "",
-            "| generator | fit s | s/epoch | s/epoch per 1k rows | peak RSS MB | shapes | pair trends | detection AUC "
-            "| ML efficacy | consistency |",
+            ("| generator | fit s | s/epoch | s/epoch per 1k rows | peak RSS MB | shapes | pair trends | detection AUC "
+             "| ML efficacy | consistency |"),
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, r in result["generators"].items():

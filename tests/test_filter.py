@@ -3,7 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from augment.errors import UserError
 from augment.filter import FilterConfig, admission_probability, discriminator_scores, filter_rows
 from augment.preprocess import Preprocessor
 from augment.rows import clean_rows
@@ -112,3 +115,28 @@ def test_strict_rating_check_keeps_honest_low_ratings(setting, clothing_sample):
     assert low.sum() >= 30
     assert passed[low].mean() > 0.6 and passed[high].mean() > 0.6
     assert abs(passed[low].mean() - passed[high].mean()) < 0.2
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.lists(st.floats(0.001, 0.999), min_size=20, max_size=300), st.floats(0.05, 0.9))
+def test_drs_admits_its_target_share_and_keeps_the_order(scores, target):
+    p = np.array(scores)
+    accept = admission_probability(p, FilterConfig(mode="drs", target_acceptance=target))
+    assert np.all((accept >= 0) & (accept <= 1))
+    assert accept.mean() == pytest.approx(target, abs=0.01)
+    order = np.argsort(p)
+    assert np.all(np.diff(accept[order]) >= -1e-12)  # a more realistic row is never less likely admitted
+    # A chunk scored later is treated as the reference rows are: same P(real), same chance.
+    again = admission_probability(p[:5], FilterConfig(mode="drs", target_acceptance=target), reference=p)
+    np.testing.assert_allclose(again, accept[:5])
+
+
+def test_the_command_line_offers_every_filter_mode():
+    from augment.__main__ import build_parser
+    from augment.filter import FILTER_MODES
+
+    _, commands = build_parser()
+    actions = [a for command in commands.values() for a in command._actions if a.dest == "filter_mode"]
+    assert actions and all(tuple(a.choices) == FILTER_MODES for a in actions)
+    with pytest.raises(UserError):
+        FilterConfig(mode="best")

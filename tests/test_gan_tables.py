@@ -75,7 +75,7 @@ def test_an_all_numeric_table_fits_and_samples():
     rng = np.random.default_rng(2)
     x = rng.normal(size=800)
     df = pd.DataFrame({"income": np.exp(x) * 1000, "age": rng.integers(18, 80, 800), "value": 2 * x + rng.normal(size=800)})
-    gan, schema = fit(df, SchemaOverrides(target="value"))
+    gan, _ = fit(df, SchemaOverrides(target="value"))
     assert gan.plan.discrete == [] and gan.sampler.width == 0
     rows = gan.sample(300, seed=1)
     assert list(rows.columns) == list(df.columns) and rows.notna().all().all()

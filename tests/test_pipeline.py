@@ -92,3 +92,18 @@ def test_outputs_get_the_mode_a_plain_write_would(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o640
     assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+
+
+def test_the_stage_plan_names_every_stage_and_bounds_the_rows(tmp_path, behavior_csv):
+    from augment.pipeline import SynthesisConfig
+    from augment.plan import format_plan, stage_plan
+    from augment.prepared import PrepareConfig, prepare
+
+    prepared = prepare(behavior_csv, tmp_path / "run", PrepareConfig())
+    stages = stage_plan(prepared, SynthesisConfig(rows=1000, filter_mode="rejection"), "quick")
+    assert [s.name for s in stages] == ["tabular GAN", "synthesize"]  # no text column: no LoRA stage
+    assert all(s.seconds > 0 for s in stages)
+    assert "at most 60 epochs" in stages[0].what and "cap of 4,000 generated" in stages[1].what
+    quick = stage_plan(prepared, SynthesisConfig(rows=100, filter_mode="none"), "quick", epochs=5)
+    assert quick[0].seconds < stages[0].seconds and "cap" not in quick[1].what
+    assert format_plan(stages).count("\n") == 2

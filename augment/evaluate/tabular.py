@@ -10,6 +10,7 @@ would be all overhead (the text metrics score lengths with it).
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field
 
@@ -102,8 +103,6 @@ def three_column_accuracy(real: pd.DataFrame, synthetic: pd.DataFrame, continuou
     into one "other" (mostlyai-qa's trivariate accuracy does the same). Up to `max_triples` triples,
     drawn with `seed`. Own code: sdmetrics scores columns and pairs, nothing over three columns.
     """
-    import itertools
-
     columns = [name for name in real.columns if name in set(continuous) | set(discrete)]
     triples = list(itertools.combinations(columns, 3))
     if not triples:
@@ -131,8 +130,8 @@ def binned(real: pd.Series, synthetic: pd.Series, continuous: bool, bins: int = 
         r, s = numeric_values(real).to_numpy(), numeric_values(synthetic).to_numpy()
         present = r[~np.isnan(r)]
         edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
-        labels = [f"< {edges[0]:.4g}"] + [f"{a:.4g} to {b:.4g}" for a, b in zip(edges, edges[1:])] + \
-            [f">= {edges[-1]:.4g}"] if len(edges) else ["all"]
+        inner = [f"{a:.4g} to {b:.4g}" for a, b in itertools.pairwise(edges)]
+        labels = [f"< {edges[0]:.4g}", *inner, f">= {edges[-1]:.4g}"] if len(edges) else ["all"]
         codes = tuple(np.where(np.isnan(x), -1, np.searchsorted(edges, x, side="right")) for x in (r, s))
         return *codes, labels
     r, s = level_keys(real), level_keys(synthetic)

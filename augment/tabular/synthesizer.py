@@ -3,7 +3,7 @@
 Columns by role: numerical, datetime and a continuous target are continuous; categorical, boolean
 and a target with few levels (a 1-5 rating) are discrete and can be conditioned on; an id column is
 drawn as a real key through its entity (see entities.py); text is left to the text generator.
-Training keeps the generator of the epoch with the best validation quality (SDMetrics-style
+Training keeps the generator of the epoch with the best validation quality (SDMetrics
 shapes and pair trends against the real validation split), and stops early when it stalls.
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
@@ -224,7 +224,7 @@ class TabularGAN:
         self.generator.eval()
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
-            cond_np, mask_np, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
+            cond_np, _, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
             with torch.no_grad():
                 noise = torch.randn(size, self.config.noise_dim, generator=noise_gen, device=device)
                 raw = self.generator(noise, torch.from_numpy(cond_np).to(device))
