@@ -44,7 +44,7 @@ from augment.errors import UserError
 from augment.preprocess import Preprocessor
 from augment.rows import typed_booleans
 from augment.runs import file_hash, value_hash
-from augment.schema import Schema
+from augment.schema import Schema, key_attributes
 from augment.text.gates import NEAR_COPY_OVERLAP, CopyIndex, RatingModel, joined_text
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def invalid_rows(rows: pd.DataFrame, schema: Schema, train: pd.DataFrame) -> pd.
         elif column.role == "categorical":
             bad |= values.notna() & ~values.astype(str).isin(set(train[column.name].dropna().astype(str)))
     for entity in schema.entities:
-        truth = train.groupby(entity.key)[entity.attributes].agg(lambda s: s.mode(dropna=False).iloc[0])
+        truth = key_attributes(train, entity.key, entity.attributes)
         known = rows[entity.key].isin(truth.index)  # an unseen key cannot be checked, so it passes
         for name in entity.attributes:
             expected = rows.loc[known, entity.key].map(truth[name])

@@ -278,6 +278,21 @@ def detect_schema(df: pd.DataFrame, overrides: SchemaOverrides | None = None) ->
     return schema
 
 
+def key_attributes(df: pd.DataFrame, key: str, attributes: list[str]) -> pd.DataFrame:
+    """Each key's most common value of each attribute, one row per key (sorted); a null counts as a
+    value, ties go to the value seen first. Dtypes are kept (a nullable Int64 stays Int64; pandas'
+    own `mode(dropna=False)` fails on those)."""
+    rows = df[df[key].notna()]
+    keys = pd.Index(np.sort(rows[key].unique()), name=key)
+    out = pd.DataFrame(index=keys)
+    for name in attributes:
+        codes, uniques = pd.factorize(rows[name], use_na_sentinel=False)
+        counts = pd.DataFrame({"key": rows[key].to_numpy(), "code": codes}).groupby(["key", "code"]).size()
+        best = counts.groupby(level=0).idxmax()  # (key, code) of each key's largest count
+        out[name] = pd.Series(uniques.take(np.array([code for _, code in best])), index=best.index).reindex(keys)
+    return out
+
+
 def validate_schema(df: pd.DataFrame, schema: Schema) -> None:
     """Table-level problems that make the data unusable: each is a UserError naming the column."""
     targets = schema.with_role("target")

@@ -29,7 +29,7 @@ from augment.evaluate.tabular import detection_auc
 from augment.pipeline import PROFILES
 from augment.prepared import load_and_detect
 from augment.runs import package_versions
-from augment.schema import SchemaOverrides
+from augment.schema import SchemaOverrides, key_attributes
 from augment.split import split_rows
 from augment.tabular.synthesizer import GANConfig, TabularGAN
 
@@ -80,7 +80,7 @@ def sdmetrics_scores(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict:
 
 
 def consistency(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
-    truth = real.groupby(KEY)[ATTRIBUTES].agg(lambda s: s.mode(dropna=False).iloc[0])
+    truth = key_attributes(real, KEY, ATTRIBUTES)
     joined = synthetic[[KEY, *ATTRIBUTES]].join(truth, on=KEY, rsuffix="_real")
     ok = np.ones(len(joined), dtype=bool)
     for name in ATTRIBUTES:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.
 from augment.evaluate.tabular import detection_auc
 from augment.rows import clean_rows
 from augment.runs import package_versions
-from augment.schema import Schema, SchemaOverrides, detect_schema
+from augment.schema import Schema, SchemaOverrides, detect_schema, key_attributes
 from augment.split import split_rows
 from bench.reporting import write_report
 from bench.tables import TABLES
@@ -227,7 +227,7 @@ def entity_consistency(schema: Schema, real: pd.DataFrame, synthetic: pd.DataFra
         return None
     ok = np.ones(len(synthetic), dtype=bool)
     for entity in schema.entities:
-        truth = real.groupby(entity.key)[entity.attributes].agg(lambda s: s.mode(dropna=False).iloc[0])
+        truth = key_attributes(real, entity.key, entity.attributes)
         keys = synthetic[entity.key]
         known = keys.isin(truth.index).to_numpy()
         ok &= known

@@ -2,6 +2,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from augment.errors import UserError
 from augment.schema import Schema, SchemaOverrides, detect_schema
@@ -95,3 +97,17 @@ def test_text_column_empty_everywhere(clothing_sample):
     blank = clothing_sample.assign(Title="  ")
     with pytest.raises(UserError, match="text column 'Title' is empty in every row"):
         detect_schema(blank, SchemaOverrides.from_sources(roles=["Title=text"]))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.integers(0, 3))), min_size=1, max_size=60))
+def test_key_attributes_gives_each_keys_most_common_value(pairs):
+    from augment.schema import key_attributes
+
+    df = pd.DataFrame(pairs, columns=["key", "value"]).astype({"value": "Int64"})
+    truth = key_attributes(df, "key", ["value"])
+    assert list(truth.index) == sorted(df["key"].unique()) and truth["value"].dtype == "Int64"
+    for key, group in df.groupby("key"):
+        counts = group["value"].map(lambda v: "null" if pd.isna(v) else v).value_counts()
+        chosen = truth.loc[key, "value"]
+        assert counts[("null" if pd.isna(chosen) else chosen)] == counts.max()

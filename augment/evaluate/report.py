@@ -24,7 +24,7 @@ from augment.evaluate.tabular import detection_auc, level_keys, numeric_values, 
 from augment.evaluate.text import measure_text
 from augment.rows import clean_rows
 from augment.runs import PROVENANCE_COLUMNS, write_json, write_text
-from augment.schema import Schema
+from augment.schema import Schema, key_attributes
 
 PASS_QUALITY, PASS_DETECTION, PASS_DCR = 0.8, 0.7, 1.0
 MIN_ROWS = 10  # five detection folds of each table; two halves of the real one for the floors
@@ -128,7 +128,7 @@ def entity_consistency(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Sche
     for entity in schema.entities:
         if not entity.attributes:
             continue
-        truth = real.groupby(entity.key)[entity.attributes].agg(lambda s: s.mode(dropna=False).iloc[0])
+        truth = key_attributes(real, entity.key, entity.attributes)
         known = synthetic[synthetic[entity.key].isin(truth.index)]
         if known.empty:
             continue

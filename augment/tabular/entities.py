@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from augment.errors import UserError
+from augment.schema import key_attributes
 from augment.tabular.transformer import category_key
 
 
@@ -38,8 +39,7 @@ class KeyDrawer:
         rows = train[train[key].notna()]
         # One profile per key: its most common attribute values (detection tolerates a little noise).
         described = [*attributes, *carried]
-        per_key = rows.groupby(key, sort=True)[described].agg(lambda s: s.mode(dropna=False).iloc[0]) \
-            if described else pd.DataFrame(index=np.sort(rows[key].unique()))
+        per_key = key_attributes(rows, key, described)
         sizes = rows.groupby(key, sort=True).size()
         profile_ids = per_key[attributes].apply(lambda r: tuple(category_key(v) for v in r), axis=1) if attributes \
             else pd.Series([()] * len(per_key), index=per_key.index)
