@@ -98,6 +98,9 @@ def fit_and_sample(table: str, generator: str, seed: int, epochs: int, budget_s:
         info["seconds_per_epoch_per_1k_rows"] = round(fit_s / epochs / len(train) * 1000, 4)
     rows[train.columns].to_parquet(Path(out) / "rows.parquet")
     (Path(out) / "info.json").write_text(json.dumps(info))
+    # Done: leave now. A normal exit joins joblib's idle worker processes (SDV and scikit-learn start
+    # them), which wait out a 300 s idle timeout first.
+    os._exit(0)
 
 
 def _fit_sdv(generator: str, schema: Schema, train: pd.DataFrame, n: int, epochs: int) -> tuple[pd.DataFrame, float]:
