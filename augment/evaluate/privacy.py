@@ -3,6 +3,11 @@
 Rows are compared on their tabular columns: numbers scaled by the real range (L1), a differing
 level counts 1. The yardstick is real: synthetic rows should sit no closer to the training rows than
 new real rows do.
+
+Own code, not sdmetrics' DCR metrics (DCROverfittingProtection measures the same idea with the same
+kind of distance): the report also needs each row's second-nearest training row (NNDR) and the
+held-out rows' own distances (the DCR ratio, membership inference), and sdmetrics builds a pandas
+cross join per chunk where this is one blocked matrix product.
 """
 
 from __future__ import annotations
