@@ -108,6 +108,8 @@ def test_key_attributes_gives_each_keys_most_common_value(pairs):
     truth = key_attributes(df, "key", ["value"])
     assert list(truth.index) == sorted(df["key"].unique()) and truth["value"].dtype == "Int64"
     for key, group in df.groupby("key"):
-        counts = group["value"].map(lambda v: "null" if pd.isna(v) else v).value_counts()
-        chosen = truth.loc[key, "value"]
-        assert counts[("null" if pd.isna(chosen) else chosen)] == counts.max()
+        def name(v):
+            return "null" if pd.isna(v) else str(int(v))
+
+        counts = group["value"].map(name).value_counts()
+        assert counts[name(truth.loc[key, "value"])] == counts.max()
