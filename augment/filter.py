@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit  # the logistic function, no overflow warning for large |x|
 
 from augment.data import resolve_source
 from augment.distributed import World, chunk_seed, write_sharded
@@ -186,15 +187,12 @@ def drs_acceptance(logits: np.ndarray, reference: np.ndarray, target: float, eps
     ref_f, low, high = f(reference), -50.0, 50.0
     for _ in range(60):
         gamma = (low + high) / 2
-        if np.mean(_sigmoid(ref_f - gamma)) > target:
+        if np.mean(expit(ref_f - gamma)) > target:
             low = gamma
         else:
             high = gamma
-    return _sigmoid(f(logits) - (low + high) / 2)
+    return expit(f(logits) - (low + high) / 2)
 
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(x / 2))  # no overflow warning for large |x|
 
 
 def invalid_rows(rows: pd.DataFrame, schema: Schema, train: pd.DataFrame) -> pd.Series:
