@@ -107,3 +107,7 @@ def test_the_stage_plan_names_every_stage_and_bounds_the_rows(tmp_path, behavior
     quick = stage_plan(prepared, SynthesisConfig(rows=100, filter_mode="none"), "quick", epochs=5)
     assert quick[0].seconds < stages[0].seconds and "cap" not in quick[1].what
     assert format_plan(stages).count("\n") == 2
+    from augment.filter import FILTER_MODES
+
+    for mode in FILTER_MODES:  # every mode the command line offers has an estimate
+        assert stage_plan(prepared, SynthesisConfig(rows=100, filter_mode=mode), "quick")[-1].seconds > 0
