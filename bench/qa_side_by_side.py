@@ -67,7 +67,7 @@ def main() -> None:
                           "paired": [{"measure": name, "ours": dig(ours, a), "mostlyai_qa": dig(theirs, b)}
                                      for name, a, b in PAIRED]}
         print(table, results[table]["paired"], flush=True)
-    summary = {"command": "python bench/qa_side_by_side.py " + " ".join(sys.argv[1:]), "results": results}
+    summary = {"command": " ".join(["python bench/qa_side_by_side.py", *sys.argv[1:]]), "results": results}
     write_report("qa_side_by_side", summary, markdown(summary))
 
 
@@ -80,8 +80,27 @@ def markdown(summary: dict) -> str:
         lines += ["", f"## {table}", "", "| measure | ours | mostlyai-qa |", "| --- | ---: | ---: |"]
         for row in result["paired"]:
             lines.append(f"| {row['measure']} | {_f(row['ours'])} | {_f(row['mostlyai_qa'])} |")
-    lines += ["", "Only in ours: " + "; ".join(OURS_ONLY) + "."]
+    lines += ["", agreement(summary["results"]), "", "Only in ours: " + "; ".join(OURS_ONLY) + "."]
     return "\n".join(lines) + "\n"
+
+
+def agreement(results: dict) -> str:
+    """Whether the two reports order the tables the same way on each paired measure."""
+    tables = list(results)
+    if len(tables) < 2:
+        return "One table only: no ordering of tables to compare."
+    same = []
+    for i, (name, *_paths) in enumerate(PAIRED):
+        ours = [results[t]["paired"][i]["ours"] for t in tables]
+        theirs = [results[t]["paired"][i]["mostlyai_qa"] for t in tables]
+        if None not in ours + theirs and _order(ours) == _order(theirs):
+            same.append(name)
+    return (f"The two reports order the tables ({', '.join(tables)}) the same way on {len(same)} of "
+            f"{len(PAIRED)} measures" + (f": {'; '.join(same)}." if same else "."))
+
+
+def _order(values: list[float]) -> list[int]:
+    return sorted(range(len(values)), key=values.__getitem__)
 
 
 def _f(value) -> str:

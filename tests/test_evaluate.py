@@ -52,6 +52,20 @@ def test_copies_flagged_by_privacy_checks(behavior_df):
     assert 0.6 < fresh["dcr_ratio"] < 1.6 and abs(fresh["membership_inference_auc"] - 0.5) < 0.15
 
 
+def test_copies_of_any_training_row_are_found_in_a_large_table():
+    """More training rows than the privacy checks sample: a copy of any of them is still a twin,
+    and copies sit closer to the training rows than to held-out ones. The DCR share compares
+    equal-size samples (2,000 of the 6,000 training rows hold a third of the copies): 1/3 + 2/3 * 0.5."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"x": rng.normal(size=9000).round(3), "y": rng.exponential(size=9000).round(3),
+                          "level": rng.choice(list("abcdefgh"), 9000)})
+    train, holdout = table.iloc[:6000], table.iloc[6000:8000]
+    copies = measure_privacy(train, holdout, train.tail(500), ["x", "y"], ["level"], seed=0)
+    assert copies["tabular_twin_share_synthetic"] == 1.0 and copies["dcr_share"] > 0.6
+    fresh = measure_privacy(train, holdout, table.iloc[8000:], ["x", "y"], ["level"], seed=0)
+    assert fresh["tabular_twin_share_synthetic"] < 0.05 and abs(fresh["dcr_share"] - 0.5) < 0.06
+
+
 def test_cli_writes_three_reports(tmp_path, behavior_df):
     real, synthetic = tmp_path / "real.csv", tmp_path / "syn.parquet"
     behavior_df.iloc[:300].to_csv(real, index=False)
