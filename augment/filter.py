@@ -7,12 +7,13 @@ the other folds, so no row is scored by a model that saw it, and removing a row 
 row's score unchanged. Logistic regression is fit by log-loss, so with balanced classes its output
 is a usable P(real).
 
-Admission (`mode`): "rejection" (default) accepts a row with probability proportional to the
-density ratio D/(1-D) (discriminator rejection sampling, Azadi et al., 2019), which reshapes the
-synthetic distribution toward the real one instead of keeping only typical rows; "drs" is Azadi et
-al.'s full rule, the density ratio's logit shifted by gamma, with gamma set so that the rows scored
-admit `target_acceptance` on average (a strong discriminator makes the plain ratio admit too few
-rows to reach a run's --rows within its budget); "threshold" keeps P(real) >= `threshold`; "top"
+Admission (`mode`): "drs" (default) is discriminator rejection sampling (Azadi et al., 2019) with
+its full rule: accept with the logistic of the density ratio's logit shifted by gamma, gamma set so
+that the rows scored admit `target_acceptance` on average. It reshapes the synthetic distribution
+toward the real one instead of keeping only typical rows, and reaches a run's --rows within its
+budget. "rejection" accepts with probability proportional to the plain density ratio D/(1-D):
+against a strong discriminator it admits too few rows (about 9% on womens-clothing, see
+reports/filter_ablation/); "threshold" keeps P(real) >= `threshold`; "top"
 keeps the `top_fraction` with the highest P(real).
 
 With more than `fit_rows` synthetic rows, the discriminator is fit on a seeded sample of them and
@@ -55,12 +56,12 @@ REASONS = ("invalid", "text_copy", "too_close", "rating_contradiction", "discrim
 FILTER_CHUNK_ROWS = 20_000  # rows scored at a time by `filter_file`
 
 
-FILTER_MODES = ("rejection", "drs", "threshold", "top", "none")
+FILTER_MODES = ("drs", "rejection", "threshold", "top", "none")
 
 
 @dataclass
 class FilterConfig:
-    mode: str = "rejection"  # rejection | drs | threshold | top | none
+    mode: str = "drs"  # drs | rejection | threshold | top | none
     threshold: float = 0.3
     top_fraction: float = 0.5
     ratio_quantile: float = 0.95  # the density ratio that maps to acceptance 1 (robust to outliers)

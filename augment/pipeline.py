@@ -149,7 +149,7 @@ def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps:
 class SynthesisConfig:
     rows: int = 1000  # admitted synthetic rows wanted
     max_generated_factor: float = 4.0  # never generate more than this many times `rows`
-    filter_mode: str = "rejection"
+    filter_mode: str = "drs"
     max_rating_gap: float = 2.0  # the filter's rating_contradiction check, in stars
     guidance: float | None = None  # how hard the text is pushed toward its rating (None: the text generator's default)
 

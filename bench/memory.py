@@ -1,11 +1,14 @@
-"""Benchmark: peak resident memory of the text LoRA stage, with glibc's default allocator settings and
-with a fixed mmap threshold (large blocks come from mmap and go back to the system when freed).
+"""Benchmark: peak resident memory and speed of the text LoRA stage, by allocator setting and with
+or without gradient checkpointing.
 
-PyTorch on CPU allocates and frees tensors of many sizes (batches of varying length); glibc raises
-its mmap threshold after each large free, so later large tensors come from the heap, which
-fragments and is rarely returned. Each variant runs `python -m augment fit womens-clothing --stage
-text --text-steps N` in a fresh process; the stage's peak RSS (VmHWM) comes from the run's manifest.
-Seconds are left out: memory does not depend on what else the machine runs, time does.
+Two things hold a LoRA fit's memory on a CPU. (1) glibc raises its mmap threshold after each large
+free, so later large tensors come from the heap, which fragments and is rarely returned
+(augment/memory.py holds the threshold; AUGMENT_ALLOCATOR=glibc turns that off). (2) Every layer's
+activations are kept for the backward pass (TextConfig.gradient_checkpointing recomputes them
+instead). Each variant fits the quick profile's LoRA on womens-clothing for N steps in a fresh
+process; peak RSS is the stage's VmHWM, speed the completion tokens learned per second. The
+variants run one after another on the same machine: compare them with each other, and run nothing
+else meanwhile.
 
     python bench/memory.py --steps 20        # writes reports/memory/
 """
@@ -13,45 +16,78 @@ Seconds are left out: memory does not depend on what else the machine runs, time
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
-from augment.runs import RunDir
 from bench.reporting import write_report
 
+DATA = "womens-clothing"
+# name: (environment, gradient checkpointing)
 VARIANTS = {
-    "glibc defaults": {},
-    "fixed mmap threshold (128 KiB)": {"MALLOC_MMAP_THRESHOLD_": "131072"},
+    "glibc defaults, activations kept": ({"AUGMENT_ALLOCATOR": "glibc"}, False),
+    "128 KiB mmap threshold, activations kept": ({}, False),
+    "glibc defaults, gradient checkpointing": ({"AUGMENT_ALLOCATOR": "glibc"}, True),
+    "128 KiB mmap threshold, gradient checkpointing (the default)": ({}, True),
 }
+
+
+def one_fit(steps: int, checkpointing: bool) -> dict:
+    """Prepare womens-clothing and fit the LoRA for `steps` in this process: its peak RSS and speed."""
+    from augment.memory import return_freed_memory
+    from augment.pipeline import TEXT_PROFILES
+    from augment.prepared import PrepareConfig, prepare
+    from augment.runs import peak_memory_mb
+    from augment.text.lora import TextConfig, fit_text
+    from augment.text.prompts import PromptTemplate
+    from augment.threads import configure
+
+    configure(None)
+    held = return_freed_memory()
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = prepare(DATA, Path(folder) / "run", PrepareConfig(), stages=("text",))
+        config = replace(TextConfig(**TEXT_PROFILES["quick"]), steps=steps, gradient_checkpointing=checkpointing)
+        peak_memory_mb(reset=True)
+        # No validation rows: the steps alone are timed (the fit's tokens per second cover its loop).
+        result = fit_text(prepared.rows("train"), None, PromptTemplate.from_schema(prepared.schema),
+                          Path(folder) / "text", config, progress=False)
+        return {"peak_rss_mb": peak_memory_mb(), "completion_tokens_per_second": result.completion_tokens_per_second,
+                "mmap_threshold_held": held}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="LoRA steps per variant (default 20)")
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)  # one variant, in this process
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(one_fit(args.steps, VARIANTS[args.child][1])))
+        return
     results = {}
-    for name, extra in VARIANTS.items():
-        with tempfile.TemporaryDirectory() as folder:
-            out = Path(folder) / "run"
-            subprocess.run([sys.executable, "-m", "augment", "fit", "womens-clothing", "--out", str(out), "--stage",
-                            "text", "--text-steps", str(args.steps)], check=True, env=os.environ | extra)
-            stage = RunDir(out).manifest()["stages"]["text"]
-            results[name] = {"env": extra, "peak_rss_mb": stage["peak_rss_mb"]}
+    for name, (extra, checkpointing) in VARIANTS.items():
+        done = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--child", name],
+                              check=True, env=os.environ | extra, capture_output=True, text=True)
+        results[name] = {"env": extra, "gradient_checkpointing": checkpointing,
+                         **json.loads(done.stdout.strip().splitlines()[-1])}
         print(name, results[name], flush=True)
-    summary = {"command": "python bench/memory.py " + " ".join(sys.argv[1:]), "steps": args.steps, "results": results}
+    summary = {"command": " ".join(["python bench/memory.py", *sys.argv[1:]]), "steps": args.steps,
+               "results": results}
     write_report("memory", summary, markdown(summary))
 
 
 def markdown(summary: dict) -> str:
-    lines = ["# Peak memory of the text LoRA stage, by allocator setting", "",
-             (f"Command: `{summary['command']}`: {summary['steps']} LoRA steps on womens-clothing, each variant in a "
-              "fresh process; peak resident memory (VmHWM) of the stage from the run's manifest."), "",
-             "| allocator | peak RSS (MB) |", "| --- | ---: |"]
-    lines += [f"| {name} | {r['peak_rss_mb']} |" for name, r in summary["results"].items()]
+    lines = ["# Peak memory and speed of the text LoRA stage", "",
+             (f"Command: `{summary['command']}`: {summary['steps']} LoRA steps of the quick profile on "
+              "womens-clothing, each variant in a fresh process, one after another; peak resident memory (VmHWM) "
+              "of the stage and the completion tokens it learns per second."), "",
+             "| variant | peak RSS (MB) | completion tokens/s |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {r['peak_rss_mb']} | {r['completion_tokens_per_second']} |"
+              for name, r in summary["results"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ from augment.schema import detect_schema
 from augment.text.columns import ColumnControl, empty_rates, token_masks
 from augment.text.gates import CopyIndex, joined_text, text_gates
 from augment.text.generate import GenerationConfig, TextModel, generate_text
-from augment.text.lora import IGNORE, TextConfig, build_examples, collate, dropped_rows, fit_text
+from augment.text.lora import IGNORE, TextConfig, build_examples, collate, completion_loss, dropped_rows, fit_text
 from augment.text.models import load_lm
 from augment.text.prompts import PromptTemplate
 
@@ -56,6 +56,31 @@ def test_loss_only_on_completion_tokens(clothing_sample, template, tokenizer):
         learned = labels[labels != IGNORE].tolist()
         assert tokenizer.decode(learned[:-1]) == template.completion(row)
         assert learned[-1] == tokenizer.eos_token_id
+
+
+def test_completion_loss_is_the_models_own_loss(clothing_sample, template, tokenizer):
+    """Projecting only the positions that predict a completion token gives the loss the model
+    computes over all its logits."""
+    model = load_lm()[0].eval()
+    batch = collate(build_examples(tokenizer, template, clothing_sample.head(4), max_tokens=96), tokenizer.pad_token_id)
+    with torch.no_grad():
+        total, count = completion_loss(model, batch)
+        reference = model(**batch).loss
+    assert count == int((batch["labels"][:, 1:] != IGNORE).sum())
+    assert torch.allclose(total / count, reference, rtol=1e-5)
+
+
+def test_gradient_checkpointing_changes_memory_not_the_adapter(tmp_path, clothing_sample, template):
+    one_step = {**TINY.__dict__, "steps": 1, "eval_every": 1, "lora_dropout": 0.0, "mixed_precision": False}
+    adapters = []
+    for checkpointing in (True, False):
+        out = tmp_path / str(checkpointing)
+        fit_text(clothing_sample.iloc[:16], clothing_sample.iloc[16:24], template, out,
+                 TextConfig(**one_step | {"gradient_checkpointing": checkpointing}), seed=2, progress=False)
+        adapters.append(load_file(str(out / "adapter" / "adapter_model.safetensors")))
+    assert adapters[0].keys() == adapters[1].keys()
+    for name in adapters[0]:
+        assert torch.allclose(adapters[0][name], adapters[1][name], atol=1e-6), name
 
 
 def test_condition_dropout_shows_some_rows_without_their_target(clothing_sample, template, tokenizer):
