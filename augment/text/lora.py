@@ -286,7 +286,11 @@ def _lora_model(config: TextConfig, seed: int, init_adapter: str | Path | None, 
     if config.gradient_checkpointing:
         model.enable_input_require_grads()  # the frozen embeddings' output must carry a gradient to recompute from
         model.config.use_cache = False  # a fit keeps no key/value cache; said here, transformers does not warn
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        recompute = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # its name from transformers 5.x on
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=recompute)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=recompute)
     model.to(world.device).train()
     if world.size == 1:
         return model, tokenizer, model
