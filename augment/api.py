@@ -107,7 +107,7 @@ class Augmenter:
 
     def filter(self, rows: pd.DataFrame, mode: str = "drs", keep_all: bool = False) -> pd.DataFrame:
         """The rows the quality filter admits (every row with `keep_all`), with their scores and reject
-        reason. mode: rejection (default), threshold, top or none."""
+        reason. mode: drs (default), rejection, threshold, top or none (see augment/filter.py)."""
         from augment.filter import FilterConfig, filter_rows
 
         prepared = self.prepared

@@ -195,7 +195,6 @@ def drs_acceptance(logits: np.ndarray, reference: np.ndarray, target: float, eps
     return expit(f(logits) - (low + high) / 2)
 
 
-
 def invalid_rows(rows: pd.DataFrame, schema: Schema, train: pd.DataFrame) -> pd.Series:
     """Rows breaking the schema: numbers outside bounds or unparseable, unknown levels, a known key
     with attributes other than its own."""

@@ -107,9 +107,9 @@ def test_key_attributes_gives_each_keys_most_common_value(pairs):
     df = pd.DataFrame(pairs, columns=["key", "value"]).astype({"value": "Int64"})
     truth = key_attributes(df, "key", ["value"])
     assert list(truth.index) == sorted(df["key"].unique()) and truth["value"].dtype == "Int64"
-    for key, group in df.groupby("key"):
-        def name(v):
-            return "null" if pd.isna(v) else str(int(v))
+    def name(v):
+        return "null" if pd.isna(v) else str(int(v))
 
+    for key, group in df.groupby("key"):
         counts = group["value"].map(name).value_counts()
         assert counts[name(truth.loc[key, "value"])] == counts.max()

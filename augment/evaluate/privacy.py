@@ -45,23 +45,26 @@ class RowSpace:
             table.setdefault(key, len(table))
         return keys.map(table).to_numpy(np.int64)
 
-    def closest(self, rows: pd.DataFrame, reference: pd.DataFrame, second: bool = False) -> np.ndarray:
-        """Each row's distance to its nearest reference row (with `second`: to the nearest two, as
-        an (n, 2) array; the second is inf for a one-row reference)."""
-        ref_numbers, ref_levels = self.encode(reference)
-        numbers, levels = self.encode(rows)
-        out = np.full((len(rows), 2), np.inf)
+    def closest(self, rows: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
+        """Each row's distance to its nearest reference row."""
+        return self.nearest_two(self.encode(rows), self.encode(reference))[:, 0]
+
+    def nearest_two(self, rows: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Encoded rows' distances to their nearest two encoded reference rows, as an (n, 2) array
+        (the second is inf for a one-row reference)."""
+        (numbers, levels), (ref_numbers, ref_levels) = rows, reference
+        out = np.full((len(numbers), 2), np.inf)
         width = max(1, ref_numbers.shape[1] + ref_levels.shape[1])
-        block = max(1, BLOCK // max(1, len(reference) * width))
-        for start in range(0, len(rows), block):
+        block = max(1, BLOCK // max(1, len(ref_numbers) * width))
+        for start in range(0, len(numbers), block):
             stop = start + block
             distances = np.abs(numbers[start:stop, None, :] - ref_numbers[None]).sum(2) \
                 + (levels[start:stop, None, :] != ref_levels[None]).sum(2)
-            if len(reference) > 1:
+            if len(ref_numbers) > 1:
                 out[start:stop] = np.partition(distances, 1, axis=1)[:, :2]
             else:
                 out[start:stop, 0] = distances[:, 0]
-        return out if second else out[:, 0]
+        return out
 
 
 def measure_privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str],
@@ -74,8 +77,9 @@ def measure_privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
     space = RowSpace(train, continuous, discrete)
     holdout_s = holdout.sample(min(ROWS, len(holdout)), random_state=seed)
     synthetic_s = synthetic.sample(min(ROWS, len(synthetic)), random_state=seed)
-    nearest = space.closest(synthetic_s, train, second=True)
-    synthetic_dcr, holdout_dcr = nearest[:, 0], space.closest(holdout_s, train)
+    train_points = space.encode(train)  # the largest table, encoded once
+    nearest = space.nearest_two(space.encode(synthetic_s), train_points)
+    synthetic_dcr, holdout_dcr = nearest[:, 0], space.nearest_two(space.encode(holdout_s), train_points)[:, 0]
     same_size = min(len(train), len(holdout))
     to_train = space.closest(synthetic_s, train.sample(same_size, random_state=seed))
     to_holdout = space.closest(synthetic_s, holdout.sample(same_size, random_state=seed))

@@ -60,7 +60,7 @@ class TextConfig:
     balance_target: bool = True  # draw rows so each target level is equally likely (see `target_weights`)
     mixed_precision: bool = True  # bfloat16 autocast for the forward pass; LoRA weights stay float32
     # Recompute each layer's activations in the backward pass instead of keeping them: a step's
-    # memory no longer grows with depth x batch x length, for about a third more compute.
+    # memory no longer grows with depth x batch x length, for more compute (reports/memory/).
     gradient_checkpointing: bool = True
     condition_dropout: float = 0.1  # share of rows shown without their target line (see `dropped_rows`)
 
