@@ -17,9 +17,7 @@ from augment.pipeline import PROFILES, TEXT_PROFILES, SynthesisConfig
 from augment.prepared import Prepared
 
 GAN_SECONDS_PER_EPOCH_PER_1K_ROWS = 0.13  # validation scoring included
-# model loading and validation included; gradient checkpointing with the held mmap threshold learns
-# about half the tokens per second of a fit that keeps its activations (reports/memory/)
-TEXT_SECONDS_PER_STEP = 8.0
+TEXT_SECONDS_PER_STEP = 4.0  # model loading and validation included
 SECONDS_PER_GENERATED_ROW = {True: 0.24, False: 0.001}  # with text (write + filter), without
 EXPECTED_ACCEPTANCE = {"rejection": 0.09, "threshold": 0.11, "top": 0.5, "none": 1.0,
                        "drs": FilterConfig.target_acceptance}  # drs admits what it is calibrated to

@@ -5,7 +5,7 @@ real-only, with a 95% CI above zero over 5 seeds?
 Each set of synthetic rows (e.g. the discriminator's top half, or the rows whose text reads like
 real text of their rating) goes through the same protocol as `python -m augment train` (`train.experiment`),
 with one log of finished fits shared by every set, so the real-only fits are made once and a rerun
-refits nothing (a killed run resumes). Writes reports/downstream_benchmark/ (or --name).
+refits nothing (a killed run resumes). Writes reports/downstream/ (or --name).
 
     python bench/downstream.py --run runs/full2 --synthetic runs/full2-top.parquet runs/full2-consistent.parquet
 """

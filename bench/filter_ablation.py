@@ -8,7 +8,7 @@
    regression and gradient boosting), the text embedding Fréchet distance to the test split's text,
    and rating consistency (Spearman of the filter judge's reading of each text with its rating).
 
-    python bench/filter_ablation.py      # writes reports/filter_ablation.{json,md}, reports/filter_ablation/example_report/
+    python bench/filter_ablation.py      # writes reports/filter_ablation/ and its example_report/
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the GAN fit for a few epochs (speed, not quality, is measured here). Every figur
 the real command line, `python -m augment sample|filter`, timed from outside; memory should stay
 about flat as rows grow, because both commands work chunk by chunk.
 
-    python bench/scale.py            # writes reports/scale_benchmark.{json,md}
+    python bench/scale.py            # writes reports/scale/
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ has the Department Name and Class Name it has in the real data. Peak memory of a
 measured in a child process.
 
     pip install -e '.[bench]'          # adds sdv
-    python bench/tabular_gan.py        # writes reports/tabular_benchmark.{json,md}
+    python bench/tabular_gan.py        # writes reports/tabular_gan/
 """
 
 from __future__ import annotations

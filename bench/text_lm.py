@@ -10,7 +10,7 @@ TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of dis
 word reuse and loops side by side with the real validation text's. 20 generated rows
 with their fields go to reports/text_lm/samples.md.
 
-    python bench/text_lm.py --fit-steps 120   # writes reports/text_benchmark.{json,md}, reports/text_lm/samples.md
+    python bench/text_lm.py --fit-steps 120   # writes reports/text_lm/ (with samples.md)
 """
 
 from __future__ import annotations
