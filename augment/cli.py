@@ -36,6 +36,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_common(parser: argparse.ArgumentParser, seed: bool = True, config: bool = True) -> None:
+    """`--seed` and `--config`, which every command takes."""
     if seed:
         parser.add_argument("--seed", type=seed_value, default=0, help="seed of every random choice (default 0)")
     if config:
@@ -48,6 +49,7 @@ def add_common(parser: argparse.ArgumentParser, seed: bool = True, config: bool 
 
 
 def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    """`--threads N` for the commands that compute."""
     parser.add_argument("--threads", type=positive_int, metavar="N", help="threads for torch and BLAS in each "
                         "process (default: the cores other processes leave free; or set AUGMENT_THREADS)")
 
@@ -158,6 +160,7 @@ def one_line(text: str) -> str:
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a command's `main`: a UserError becomes one line on stderr and exit status 2."""
     # Our bars show the long work; Hugging Face's "Loading weights" bar at every model load only
     # clutters the terminal. Read once when transformers is first imported, so set before `main`.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

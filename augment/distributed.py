@@ -32,6 +32,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class World:
+    """This process's place among the processes of a job (torchrun), and its device."""
     rank: int = 0
     size: int = 1
     device: torch.device = torch.device("cpu")  # noqa: RUF009 - immutable, safe to share
@@ -78,6 +79,7 @@ class World:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """`auto`, `cpu` or `cuda` as a torch device; a UserError for cuda without a GPU."""
     if name not in DEVICES:
         raise UserError(f"--device {name}: use one of {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():

@@ -61,6 +61,7 @@ FILTER_MODES = ("drs", "rejection", "threshold", "top", "none")
 
 @dataclass
 class FilterConfig:
+    """How rows are admitted; `mode` picks the rule (see `admission_probability`)."""
     mode: str = "drs"  # drs | rejection | threshold | top | none
     threshold: float = 0.3
     top_fraction: float = 0.5

@@ -147,6 +147,7 @@ def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps:
 
 @dataclass
 class SynthesisConfig:
+    """The synthesize stage's settings: how many rows to admit, the generation budget and the filter."""
     rows: int = 1000  # admitted synthetic rows wanted
     max_generated_factor: float = 4.0  # never generate more than this many times `rows`
     filter_mode: str = "drs"

@@ -26,6 +26,7 @@ MEASURED_ON_CORES = 2
 
 @dataclass
 class Stage:
+    """One line of the stage plan: a stage, what it does and its estimated seconds."""
     name: str
     what: str
     seconds: float
@@ -58,6 +59,7 @@ def stage_plan(prepared: Prepared, synthesis: SynthesisConfig, profile: str = "q
 
 
 def format_plan(stages: list[Stage]) -> str:
+    """The stage plan as the lines `run` prints before it starts."""
     width = max(len(s.name) for s in stages)
     lines = [(f"plan ({torch.get_num_threads()} threads; rates measured on {MEASURED_ON_CORES} idle cores; "
               "a stage already done with the same inputs is skipped):")]

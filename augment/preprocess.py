@@ -20,6 +20,7 @@ CAP_QUANTILES = (0.005, 0.995)
 
 @dataclass
 class NumericStats:
+    """A numeric column's train statistics: the median for nulls, capping bounds, mean and spread."""
     median: float
     low: float  # capping bounds
     high: float
@@ -29,6 +30,10 @@ class NumericStats:
 
 
 class Preprocessor:
+    """The filter's view of rows: numbers capped and standardized (a null becomes the median and a missing
+    flag), levels as strings;
+    `fit(train, schema)` on the real train rows, then `transform(rows)` for any rows.
+    """
     def __init__(self, numeric: dict[str, NumericStats] | None = None, discrete: list[str] | None = None):
         self.numeric = numeric or {}
         self.discrete = discrete or []

@@ -46,6 +46,7 @@ def as_input_types(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 @dataclass
 class RowReport:
+    """What cleaning did to a table: rows in and kept, rows left out by reason, cells set to null."""
     rows_in: int
     rows_kept: int
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows left out of the splits

@@ -114,6 +114,7 @@ def _umask() -> int:
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically: a reader sees the old file or the new one, never a part."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -163,6 +164,7 @@ def peak_memory_mb(reset: bool = False) -> float | None:
 
 
 def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a result depends on, for provenance."""
     versions = {"python": platform.python_version()}
     for name in VERSIONED_PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):

@@ -38,6 +38,7 @@ MAX_MAGNITUDE = 1e15
 
 @dataclass
 class Column:
+    """One column of the table: its role (id, target, text, numerical, categorical, datetime) and type."""
     name: str
     role: str
     dtype: str = "str"  # int, float, str, bool, datetime
@@ -58,6 +59,7 @@ class Column:
 
 @dataclass
 class Entity:
+    """A key column (a product id) and the attributes it determines (its department, its class)."""
     key: str
     attributes: list[str]
     # Share of rows agreeing with the key's modal value, for attributes and reported near-misses.
@@ -67,6 +69,7 @@ class Entity:
 
 @dataclass
 class Schema:
+    """The table's columns with their roles, and the entities found or declared among them."""
     columns: list[Column]
     entities: list[Entity] = field(default_factory=list)
 

@@ -108,6 +108,7 @@ def _split_units(units: np.ndarray, weights: np.ndarray, rng: np.random.Generato
 
 
 def save_split(run: RunDir, split: dict[str, np.ndarray]) -> list[str]:
+    """Write the row ids of each split to RUN/split/; returns their paths in the run."""
     outputs = []
     for name in SPLIT_NAMES:
         relative = f"split/{name}.ids"
@@ -117,6 +118,7 @@ def save_split(run: RunDir, split: dict[str, np.ndarray]) -> list[str]:
 
 
 def load_split(run: RunDir) -> dict[str, np.ndarray]:
+    """The row ids of each split of a prepared run."""
     split = {}
     for name in SPLIT_NAMES:
         path: Path = run.require("split", f"{name}.ids", hint="run `python -m augment fit` first")

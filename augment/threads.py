@@ -19,6 +19,7 @@ _LIMITS = None  # threadpoolctl's limits, kept alive so they stay applied
 
 
 def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -31,6 +31,7 @@ MIN_ROWS = 10  # five detection folds of each table; two halves of the real one 
 
 
 def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
+    """The schema's (continuous, discrete) columns for the tabular measures, the target among them."""
     continuous = schema.with_role("numerical", "datetime")
     discrete = schema.with_role("categorical", "boolean")
     if schema.target:
@@ -40,6 +41,7 @@ def split_columns(schema: Schema) -> tuple[list[str], list[str]]:
 
 
 def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, train: pd.DataFrame | None = None) -> None:
+    """A UserError unless real (and train) have the schema's columns and synthetic has them and nothing else."""
     for name, table in (("real", real), ("train", train)):
         absent = [c for c in schema.names if table is not None and c not in table.columns]
         if absent:
@@ -51,6 +53,7 @@ def check_tables(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema, tr
 
 
 def check_rows(tables: dict[str, pd.DataFrame]) -> None:
+    """A UserError if any table has too few rows to measure."""
     for name, table in tables.items():
         if len(table) < MIN_ROWS:
             raise UserError(f"the {name} table has {len(table)} usable rows; the report needs at least {MIN_ROWS}")
@@ -141,11 +144,13 @@ def entity_consistency(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Sche
 
 
 def category_coverage(real: pd.Series, synthetic: pd.Series) -> float:
+    """Share of the real levels that appear among the synthetic values."""
     levels = set(level_keys(real).dropna())
     return float(len(levels & set(level_keys(synthetic).dropna())) / len(levels)) if levels else 1.0
 
 
 def range_coverage(real: pd.Series, synthetic: pd.Series) -> float:
+    """Share of the real value range that the synthetic values span."""
     r, s = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
     if r.empty or s.empty or r.max() == r.min():
         return float(not s.empty)

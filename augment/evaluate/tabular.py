@@ -23,6 +23,7 @@ KS_DECIMALS = 9  # sdmetrics rounds to this many decimals before the KS test
 
 @dataclass
 class QualityScores:
+    """SDMetrics-style quality: column shapes, pair trends, their mean, and each column's and pair's score."""
     quality: float
     shapes: float
     pair_trends: float
@@ -43,6 +44,7 @@ class QualityScores:
 
 
 def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
+    """1 - the Kolmogorov-Smirnov statistic of two numeric columns (SDMetrics' KSComplement)."""
     real, synthetic = numeric_values(real).dropna(), numeric_values(synthetic).dropna()
     if real.empty:
         return float("nan")  # nothing to reproduce
@@ -148,6 +150,7 @@ def _mean(scores) -> float:
 
 
 def numeric_values(values: pd.Series) -> pd.Series:
+    """A column as floats: datetimes as nanoseconds, anything unreadable as NaN."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("int64").where(values.notna()).astype(float)
     return pd.to_numeric(values, errors="coerce").astype(float)

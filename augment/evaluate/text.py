@@ -35,6 +35,7 @@ def distinct_n(texts: pd.Series, n: int) -> float:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between two sets of embeddings, each taken as a Gaussian (FID's formula)."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     ridge = 1e-6 * np.eye(a.shape[1])  # few or repeated texts give singular covariances (FID's usual offset)
     cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
@@ -45,6 +46,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def mmd_rbf(a: np.ndarray, b: np.ndarray) -> float:
+    """Squared maximum mean discrepancy of two sets of embeddings, RBF kernel at the median distance."""
     both = np.concatenate([a, b])
     squared = ((both[:, None, :] - both[None, :, :]) ** 2).sum(-1)
     bandwidth = np.median(squared[np.triu_indices(len(both), 1)]) or 1.0
@@ -62,6 +64,9 @@ def mean_pairwise_similarity(embeddings: np.ndarray) -> float:
 
 def measure_text(real: pd.DataFrame, synthetic: pd.DataFrame, train: pd.DataFrame, text_columns: list[str],
                  target: str | None, seed: int = 0) -> dict:
+    """The report's text measures, per text column: lengths, diversity, embedding distances and
+    rating consistency of synthetic against real text.
+    """
     from augment.text.encoder import embed
 
     rng = np.random.default_rng(seed)

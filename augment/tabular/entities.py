@@ -23,6 +23,7 @@ from augment.tabular.transformer import category_key
 
 @dataclass
 class KeyDrawer:
+    """Draws an entity key for generated attributes: among the keys whose real attributes are closest, by their rows."""
     key: str
     attributes: list[str]
     numeric: list[str]  # attributes compared by distance; the rest must match exactly or count 1

@@ -20,6 +20,7 @@ class Residual(nn.Module):
 
 
 class Generator(nn.Module):
+    """Noise and the conditional vector to one row of the transformer's matrix (residual layers, CTGAN's shape)."""
     def __init__(self, noise_dim: int, cond_dim: int, hidden: tuple[int, ...], data_dim: int):
         super().__init__()
         layers, width = [], noise_dim + cond_dim
@@ -74,6 +75,9 @@ def activate(raw: torch.Tensor, spans: list[tuple[int, str]], tau: float, hard: 
 
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool, generator: torch.Generator | None) -> torch.Tensor:
+    """Gumbel-softmax over `logits` with noise from `generator`; `hard` gives one-hot rows
+    with the soft gradient (straight-through).
+    """
     # torch's own gumbel_softmax takes no generator; drawing the noise here keeps sampling seeded.
     uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-10, 1 - 1e-10)
     soft = F.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=1)

@@ -18,6 +18,9 @@ EXTRA_CONDITION_PROBABILITY = 0.15
 
 
 class ConditionSampler:
+    """Draws the conditional vector: a discrete column and one of its levels, by log frequency when training
+    (CTGAN's training-by-sampling), by train frequency or a user's condition when sampling.
+    """
     def __init__(self, transformer: DataTransformer, codes: dict[str, np.ndarray] | None = None, n_rows: int = 0):
         self.columns: list[DiscreteColumn] = [transformer.column(n) for n in transformer.order
                                               if isinstance(transformer.column(n), DiscreteColumn)]

@@ -40,6 +40,7 @@ SAMPLE_CHUNK = 5000
 
 @dataclass
 class GANConfig:
+    """The tabular GAN's settings (CTGAN's WGAN-GP with conditional vectors; `pac` rows per critic input)."""
     epochs: int = 300  # the most; early stopping usually ends sooner
     batch_size: int = 500
     pac: int = 10
@@ -67,6 +68,7 @@ class GANConfig:
 
 @dataclass
 class ColumnPlan:
+    """Which columns the networks model, which the entity drawer supplies, and in what order they come out."""
     continuous: list[str] = field(default_factory=list)
     discrete: list[str] = field(default_factory=list)
     entities: list[tuple[str, list[str]]] = field(default_factory=list)  # key, attributes
@@ -98,6 +100,11 @@ class ColumnPlan:
 
 
 class TabularGAN:
+    """Conditional GAN for the behavior fields: `fit(train, schema)`, `sample(n, conditions, balance, seed)`,
+    `save`/`load`.
+
+    `config` holds the networks' and the fit's settings; `seed` seeds the fit (each `sample` takes its own).
+    """
     def __init__(self, config: GANConfig | None = None, seed: int = 0):
         self.config = config or GANConfig()
         self.seed = seed

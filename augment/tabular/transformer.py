@@ -30,6 +30,7 @@ ALPHA_SCALE = 4.0  # a value within 4 standard deviations of its mode maps into 
 
 @dataclass
 class ContinuousColumn:
+    """A numeric column as a mode-specific normalization: Gaussian mixture modes, then a scalar in its mode."""
     name: str
     means: list[float]
     stds: list[float]
@@ -48,6 +49,7 @@ class ContinuousColumn:
 
 @dataclass
 class DiscreteColumn:
+    """A discrete column as a one-hot of its most frequent levels plus an "other" level for the tail."""
     name: str
     categories: list  # the modelled levels, JSON values: str, int, float, bool or None (null as a level)
     frequencies: list[float] = field(default_factory=list)  # train share of each level, "other" last
@@ -80,6 +82,7 @@ class DiscreteColumn:
 
 
 class DataTransformer:
+    """Rows <-> the networks' matrix: `fit(df, continuous, discrete, seed)`, `transform(df)`, `inverse_transform(x)`."""
     def __init__(self, continuous: list[ContinuousColumn] | None = None, discrete: list[DiscreteColumn] | None = None,
                  order: list[str] | None = None):
         self.continuous = continuous or []

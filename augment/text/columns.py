@@ -96,6 +96,7 @@ class TokenMasks(NamedTuple):
 
 
 def token_masks(tokenizer) -> TokenMasks:
+    """Masks over the tokenizer's vocabulary: tokens with a newline, blank ones, sentence ends, word starts."""
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     texts = [tokenizer.convert_tokens_to_string([t]) for t in tokens]
 

@@ -11,6 +11,7 @@ _LOADED: dict[str, tuple] = {}
 
 
 def load_encoder(name: str = DEFAULT_ENCODER):
+    """The sentence encoder's model and tokenizer, loaded once per process."""
     from transformers import AutoModel, AutoTokenizer
 
     if name not in _LOADED:  # one copy per process: the filter and the report both embed

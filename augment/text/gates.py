@@ -23,6 +23,7 @@ WORD = re.compile(r"[a-z0-9']+")
 
 
 def normalize(text) -> str:
+    """Lower-cased words joined by single spaces: the form in which texts are compared."""
     if text is None or (not isinstance(text, str) and pd.isna(text)):
         return ""
     return " ".join(WORD.findall(str(text).lower()))

@@ -51,6 +51,7 @@ LENGTH_QUANTILE = 0.98  # completion-length limit: this quantile of the train co
 
 @dataclass
 class GenerationConfig:
+    """Sampling settings of the text generator (the defaults are measured in reports/text_lm)."""
     temperature: float = 0.8
     top_p: float = 0.92
     repetition_penalty: float = 1.05  # 1.15 made texts that rarely reuse a word (module docstring)
@@ -66,6 +67,7 @@ class GenerationConfig:
 
 @dataclass
 class TextModel:
+    """A causal LM with its fitted adapter and prompt template (`load(folder)`); `generate_text` writes with it."""
     model: torch.nn.Module
     tokenizer: object
     template: PromptTemplate

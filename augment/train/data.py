@@ -24,6 +24,9 @@ def row_texts(df: pd.DataFrame, schema: Schema) -> pd.Series:
 
 
 def learning_table(df: pd.DataFrame, schema: Schema, with_fields: bool, aux_target: str | None) -> pd.DataFrame:
+    """The learner's rows: the text (with the fields in front when `with_fields`), the target `y`
+    and an optional auxiliary target.
+    """
     text = row_texts(df, schema)
     if with_fields:
         fields = PromptTemplate.from_schema(schema).fields

@@ -6,6 +6,7 @@ import numpy as np
 
 
 def eda(text: str, rng: np.random.Generator, delete: float = 0.1, swaps: int = 1) -> str:
+    """An EDA copy of `text` (Wei and Zou 2019): random word deletion and swaps."""
     words = str(text).split()
     if len(words) < 2:
         return str(text)

@@ -47,6 +47,7 @@ CONTROLS = ("repeated", "eda")  # what a gain must beat: more steps alone, a che
 
 @dataclass
 class ExperimentConfig:
+    """The downstream protocol: real-row sizes, synthetic ratios, seeds, learner and the arms compared."""
     sizes: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000])
     ratios: list[float] = field(default_factory=lambda: [1.0, 3.0])
     seeds: int = 5

@@ -24,6 +24,7 @@ def data_fingerprint(*tables: pd.DataFrame) -> str:
 
 
 class FitLog:
+    """Finished fits, one JSON line each, so a killed experiment resumes without refitting them."""
     def __init__(self, path: str | Path | None):
         self.path, self.done = Path(path) if path else None, {}
         if self.path is None or not self.path.is_file():

@@ -29,10 +29,12 @@ RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0)
 
 
 def rmse(predicted, actual) -> float:
+    """Root mean squared error."""
     return float(np.sqrt(np.mean((np.asarray(predicted, float) - np.asarray(actual, float)) ** 2)))
 
 
 class TfidfRidge:
+    """Rating regressor: TF-IDF of words and word pairs, then ridge regression."""
     def fit(self, texts: list[str], y: np.ndarray, validation: tuple[list[str], np.ndarray], aux=None) -> TfidfRidge:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import Ridge
@@ -49,6 +51,7 @@ class TfidfRidge:
 
 
 class FrozenEmbeddingRidge:
+    """Rating regressor: ridge regression on a frozen sentence encoder's embeddings."""
     def __init__(self, encoder: str = DEFAULT_ENCODER):
         self.encoder = encoder
 
@@ -70,6 +73,7 @@ class FrozenEmbeddingRidge:
 
 @dataclass
 class FineTuneConfig:
+    """Settings of the fine-tuned encoder: the encoder, epochs, batch, learning rate, token cap."""
     encoder: str = DEFAULT_ENCODER
     epochs: int = 3
     batch_size: int = 16
@@ -82,6 +86,7 @@ class FineTuneConfig:
 
 
 class FineTunedEncoder:
+    """Rating regressor: a pretrained sentence encoder fine-tuned end to end with a linear head."""
     def __init__(self, config: FineTuneConfig | None = None, seed: int = 0, progress: bool = False,
                  world: World | None = None):
         self.config, self.seed, self.progress = config or FineTuneConfig(), seed, progress
@@ -211,6 +216,7 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.
 
 
 def make_learner(name: str, seed: int, finetune: FineTuneConfig | None = None, world: World | None = None):
+    """A learner by name: tfidf, zero-shot (frozen encoder + ridge) or finetune."""
     if name == "tfidf":
         return TfidfRidge()
     if name == "zero-shot":

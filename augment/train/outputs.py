@@ -29,6 +29,7 @@ def write_results(results: pd.DataFrame, summary: list[dict], config: dict, out:
 
 
 def verdict_lines(summary: list[dict]) -> list[str]:
+    """One line per size and ratio: real-only RMSE and each arm's difference with its interval."""
     lines = []
     for entry in summary:
         arms = entry["arms"]
