@@ -10,6 +10,7 @@ from augment.errors import UserError
 from augment.schema import SchemaOverrides
 from augment.train import experiment
 from augment.train.__main__ import main
+from augment.train.curation import Readings
 from augment.train.data import data_from_table
 from augment.train.experiment import Data, ExperimentConfig, run_experiment, summarize
 from augment.train.learners import FineTuneConfig, length_grouped_batches, make_learner
@@ -101,11 +102,18 @@ def test_synthetic_rows_never_in_validation_or_test(monkeypatch):
     assert set(results["arm"]) == set(experiment.ARMS)
     assert not any("synthmarker" in t for kind, texts in seen if kind == "validation" for t in texts)
     predicted = [texts for kind, texts in seen if kind == "predict"]
-    test = [texts for texts in predicted if not all("synthmarker" in t for t in texts)]
-    assert all(sorted(texts) == sorted(data.test["text"]) for texts in test)  # the rest: labelling synthetic rows
-    assert len(predicted) - len(test) == 2 * 2  # one teacher per ratio and seed
+    labelling = [texts for texts in predicted if all("synthmarker" in t for t in texts)]
+    validation = [texts for texts in predicted if sorted(texts) == sorted(data.validation["text"])]
+    test = [texts for texts in predicted if texts not in labelling and texts not in validation]
+    assert all(sorted(texts) == sorted(data.test["text"]) for texts in test)
+    # labelling synthetic rows: one teacher per ratio and seed; 5 ensemble members per seed (the real rows
+    # do not change with the ratio), which also read the validation rows
+    assert len(labelling) == 2 * 2 + 5 * 2 and len(validation) == 5 * 2
     marked = [any("synthmarker" in t for t in texts) for kind, texts in seen if kind == "fit"]
-    assert sum(marked) == 4 * 2 * 2  # augmented, synthetic first, self-labelled and synthetic arms, 2 ratios, 2 seeds
+    augmenting = [arm for arm in results["arm"] if arm in experiment.AUGMENTING + ("synthetic",)]
+    assert set(augmenting) == set(experiment.AUGMENTING) | {"synthetic"}
+    # the spy reads every text as 3, so ensemble-labelled rows equal the self-labelled ones: fit once
+    assert sum(marked) == len(augmenting) - 2 * 2
     first, later = [texts for kind, texts in seen if kind == "first pass"], \
         [texts for kind, texts in seen if kind == "later passes"]
     assert len(first) == 4 and all(t.endswith("synthmarker") for texts in first for t in texts)
@@ -136,6 +144,49 @@ def test_self_labelled_rows_carry_the_real_only_models_reading(monkeypatch):
     assert texts == same_texts and all(t.endswith("synthmarker") for t in texts[40:])
     assert labels[:40] == given[:40]  # real rows keep their ratings
     assert labels[40:] == [len(t) % 5 + 1.0 for t in texts[40:]] != given[40:]
+
+
+def test_readings_curate_rows_read_near_their_label_that_the_members_agree_about():
+    predictions = np.array([[3.0, 1.0, 5.0, 2.0], [3.2, 1.3, 1.0, 2.2], [2.8, 0.7, 3.0, 1.8]])
+    readings = Readings(predictions, validation_rmse=0.5)
+    assert readings.mean.tolist() == pytest.approx([3.0, 1.0, 3.0, 2.0])
+    # row 0: read at its label, little spread; row 1: read 3 stars off; row 2: the members disagree
+    assert readings.curated(np.array([3.4, 4.0, 3.0, 2.0])).tolist() == [True, False, False, True]
+
+
+def test_ensemble_arms_use_models_of_the_same_real_rows_only(monkeypatch):
+    """Every ensemble member fits a resample of the setting's real rows; ensemble-labelled rows carry
+    the members' mean reading, and curated rows are synthetic rows that reading puts near their label."""
+    fits = []
+
+    class ReadsLength:
+        def fit(self, texts, y, validation, aux=None):
+            fits.append(list(zip(texts, y)))
+            self.shift = len(fits) % 2 * 0.2  # members differ a little, by the same amount on every row
+            return self
+
+        def predict(self, texts):
+            return np.array([len(t) % 5 + 1.0 + self.shift for t in texts])
+
+    monkeypatch.setattr(experiment, "make_learner", lambda *args: ReadsLength())
+    data = review_data()
+    config = ExperimentConfig(sizes=[40], ratios=[0.5], seeds=1, arms=["ensemble-labelled", "curated"])
+    results = run_experiment(data, config, progress=False)
+    assert sorted(results["arm"]) == ["curated", "ensemble-labelled", "real"]
+    members, real, labelled, curated = fits[:5], fits[5], fits[6], fits[7]  # the members read before any arm fits
+    assert len(real) == 40 and all(len(m) == 40 and set(m) <= set(real) for m in members)
+    assert len(labelled) == len(curated) == 60 and labelled[:40] == curated[:40] == real
+
+    def reading(text):
+        return len(text) % 5 + 1.0 + np.mean([0.2, 0.0, 0.2, 0.0, 0.2])
+
+    assert all(t.endswith("synthmarker") and y == pytest.approx(reading(t)) for t, y in labelled[40:])
+    validation_rmse = np.sqrt(np.mean([(reading(t) - y) ** 2 for t, y in zip(data.validation["text"],
+                                                                               data.validation["y"])]))
+    given = list(zip(data.synthetic["text"], data.synthetic["y"]))
+    near = [(t, y) for t, y in given if abs(reading(t) - y) <= validation_rmse + 1e-9]
+    assert all(row in near for row in curated[40:])  # curated rows keep their own label
+    assert 20 <= len(near) < len(given)  # the rule drops some rows and leaves enough
 
 
 def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path):

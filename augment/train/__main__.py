@@ -49,7 +49,10 @@ def build_parser() -> Parser:
                         "the controls. 'synthetic first' (with --learner finetune): the augmented rows in two "
                         "stages, one pass over the synthetic rows, then the epochs over the real ones. "
                         "'self-labelled': the augmented rows, each synthetic row's target replaced by the real-only "
-                        "model's prediction for its text (self-training)")
+                        "model's prediction for its text (self-training). 'ensemble-labelled': the same, labelled by "
+                        "the mean of 5 learners fit on resamples of the real rows (soft targets). 'curated': the real "
+                        "rows + synthetic rows drawn from those that ensemble reads near their label and agrees about "
+                        "(CLLM-style curation)")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", metavar="NAME", help="encoder: a local folder or hub id (default MiniLM)")

@@ -9,6 +9,11 @@ For each real-data size, seed and synthetic:real ratio, one learner is fit on ea
 - self-labelled (on request): the same rows as augmented, each synthetic row's target replaced by
   the real-only model's prediction for its text (the same learner and seed: self-training, as in
   Xie et al.'s noisy student), so a row whose text reads unlike its rating teaches no wrong label;
+- ensemble-labelled (on request): the same rows as augmented, each synthetic row's target replaced by
+  the mean reading of an ensemble fit on resamples of the same real rows (soft targets,
+  `augment.train.curation`);
+- curated (on request): the real rows + ratio x size synthetic rows drawn from those the ensemble
+  learns consistently (CLLM's curation, `augment.train.curation`); not built when too few pass;
 - synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
 - more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
 - repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
@@ -34,13 +39,16 @@ from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import value_hash
 from augment.schema import MAX_TARGET_LEVELS
+from augment.train.curation import MEMBERS, Readings, read_synthetic
 from augment.train.eda import eda
 from augment.train.fitlog import FitLog, data_fingerprint
 from augment.train.learners import FineTuneConfig, make_learner, rmse
 from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 
-ARMS = ("real", "augmented", "synthetic first", "self-labelled", "synthetic", "more real", "repeated", "eda")
-AUGMENTING = ("augmented", "synthetic first", "self-labelled")  # the arms that add synthetic rows to the real ones
+ARMS = ("real", "augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "synthetic",
+        "more real", "repeated", "eda")
+AUGMENTING = ("augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated")
+READ_BY_ENSEMBLE = ("ensemble-labelled", "curated")  # the arms that need the ensemble's readings  # the arms that add synthetic rows to the real ones
 DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
 CONTROLS = ("repeated", "eda")  # what a gain must beat: more steps alone, a cheap classic augmentation
 
@@ -85,7 +93,7 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
     rows = []
     bar = tqdm(plan, desc="experiment", unit="setting", disable=not progress or not world.is_main)
     for size, ratio, seed in bar:
-        real, arms = _arm_tables(data, config, size, ratio, seed, fits.self_labels)
+        real, arms = _arm_tables(data, config, size, ratio, seed, fits)
         rows.append({"size": size, "ratio": ratio, "arm": "real", "seed": seed, "train_rows": len(real),
                      **fits.fit(real, seed)})  # ratio 0: the real arm is fit once per size and seed
         for arm, table in arms.items():
@@ -98,20 +106,27 @@ def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, 
 
 
 def _arm_tables(data: Data, config: ExperimentConfig, size: int, ratio: float, seed: int,
-                self_labels) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None]]:
+                fits: _Fits) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | None]]:
     """The real rows of one setting and each arm's training table (None where it cannot be built:
-    too few synthetic rows, or too few real rows for the more-real ceiling)."""
+    too few synthetic rows, too few curated ones, or too few real rows for the more-real ceiling)."""
     rng = np.random.default_rng(seed)
     extra = round(size * ratio)
     order = rng.permutation(len(data.train))
     real = data.train.iloc[order[:size]]
     arms = dict.fromkeys(ARMS[1:])
     if len(data.synthetic) >= extra > 0:
-        synthetic = data.synthetic.sample(extra, random_state=seed)
+        picked = pd.Series(np.arange(len(data.synthetic))).sample(extra, random_state=seed).to_numpy()
+        synthetic = data.synthetic.iloc[picked]
         arms["augmented"] = arms["synthetic first"] = pd.concat([real, synthetic])
         arms["synthetic"] = synthetic
         if "self-labelled" in config.arms:
-            arms["self-labelled"] = pd.concat([real, synthetic.assign(y=self_labels(real, synthetic, seed))])
+            arms["self-labelled"] = pd.concat([real, synthetic.assign(y=fits.self_labels(real, synthetic, seed))])
+        if set(READ_BY_ENSEMBLE) & set(config.arms):
+            readings = fits.readings(real, seed)
+            arms["ensemble-labelled"] = pd.concat([real, synthetic.assign(y=readings.mean[picked])])
+            pool = data.synthetic[readings.curated(data.synthetic["y"].to_numpy(float))]
+            if len(pool) >= extra:
+                arms["curated"] = pd.concat([real, pool.sample(extra, random_state=seed)])
     if size + extra <= len(data.train):
         arms["more real"] = data.train.iloc[order[: size + extra]]
     arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
@@ -127,6 +142,7 @@ class _Fits:
         self.config, self.world = config, world
         self.validation = data.validation.sample(min(config.validation_rows, len(data.validation)), random_state=0)
         self.test = data.test.sample(min(config.test_rows, len(data.test)), random_state=0)
+        self.synthetic = data.synthetic
         self.log = FitLog(log_path if world.is_main else None)
         self.log.done = world.broadcast(self.log.done)  # every rank skips the same fits
         self.settings = {k: v for k, v in to_dict(config).items()
@@ -161,6 +177,19 @@ class _Fits:
             if self.log.get(teacher_key) is None:  # the same fit as the real arm's: score it once
                 self.log.add(teacher_key, _scores(teacher, self.test))
         return np.asarray(labels["labels"], float)
+
+    def readings(self, real: pd.DataFrame, seed: int) -> Readings:
+        """The ensemble of `real`'s resamples reading every synthetic row (logged like a fit)."""
+        key = value_hash({"ensemble of": self.key(real, seed), "members": MEMBERS,
+                          "reads": data_fingerprint(self.synthetic[["text"]])})
+        logged = self.log.get(key)
+        if logged is None:
+            readings = read_synthetic(lambda table, s: _fitted(table, self.validation, self.config, s, self.world),
+                                      real, self.synthetic, self.validation, seed)
+            logged = {"predictions": np.round(readings.predictions, 4).tolist(),
+                      "validation_rmse": readings.validation_rmse}
+            self.log.add(key, logged)
+        return Readings(np.asarray(logged["predictions"], float), float(logged["validation_rmse"]))
 
 
 def _check(config: ExperimentConfig, data: Data) -> None:
