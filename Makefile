@@ -40,6 +40,7 @@ bench: install
 	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py
 	$(PY) bench/memory.py --steps 12
+	$(PY) bench/matched_data.py
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py
 	$(PY) bench/threads.py

@@ -14,7 +14,8 @@ import time
 
 from augment.errors import UserError
 
-SAMPLE_SECONDS = 0.1  # how long the idle share of the cores is measured
+SAMPLE_SECONDS = 0.5  # how long the idle share of the cores is measured: 0.1 s caught a passing spike,
+# and a whole job then ran on one thread of an idle 2-core machine
 _LIMITS = None  # threadpoolctl's limits, kept alive so they stay applied
 
 
