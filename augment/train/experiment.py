@@ -47,8 +47,9 @@ from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 
 ARMS = ("real", "augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "synthetic",
         "more real", "repeated", "eda")
+# the arms that add synthetic rows to the real ones
 AUGMENTING = ("augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated")
-READ_BY_ENSEMBLE = ("ensemble-labelled", "curated")  # the arms that need the ensemble's readings  # the arms that add synthetic rows to the real ones
+READ_BY_ENSEMBLE = ("ensemble-labelled", "curated")  # the arms that need the ensemble's readings
 DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
 CONTROLS = ("repeated", "eda")  # what a gain must beat: more steps alone, a cheap classic augmentation
 
