@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from augment.schema import detect_schema
+from augment.text import lora
 from augment.text.columns import ColumnControl, empty_rates, token_masks
 from augment.text.gates import CopyIndex, joined_text, text_gates
 from augment.text.generate import GenerationConfig, TextModel, generate_text
@@ -68,6 +69,20 @@ def test_completion_loss_is_the_models_own_loss(clothing_sample, template, token
         reference = model(**batch).loss
     assert count == int((batch["labels"][:, 1:] != IGNORE).sum())
     assert torch.allclose(total / count, reference, rtol=1e-5)
+
+
+def test_chunked_projection_has_the_models_own_gradient(monkeypatch, clothing_sample, template, tokenizer):
+    """Projected a few positions at a time, each chunk recomputed in the backward pass, the loss's
+    gradient is the one the model's own loss over all its logits gives."""
+    monkeypatch.setattr(lora, "LOSS_CHUNK", 64)
+    model = load_lm()[0].eval()
+    batch = collate(build_examples(tokenizer, template, clothing_sample.head(4), max_tokens=96), tokenizer.pad_token_id)
+    weight = model.model.layers[-1].mlp.down_proj.weight
+    total, count = completion_loss(model, batch)
+    assert count > 2 * lora.LOSS_CHUNK  # several chunks
+    (chunked,) = torch.autograd.grad(total / count, weight)
+    (reference,) = torch.autograd.grad(model(**batch).loss, weight)
+    assert torch.allclose(chunked, reference, rtol=1e-4, atol=1e-7)
 
 
 def test_gradient_checkpointing_changes_memory_not_the_adapter(tmp_path, clothing_sample, template):

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
+from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from augment.distributed import World
@@ -39,6 +41,7 @@ from augment.text.prompts import PromptTemplate
 
 IGNORE = -100  # label of tokens that carry no loss (prompt and padding)
 BUCKET_WINDOW = 50  # batches' worth of rows sorted together: similar lengths, still shuffled
+LOSS_CHUNK = 256  # completion positions projected onto the vocabulary at a time (`_projected_loss`)
 
 
 @dataclass
@@ -181,7 +184,8 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     The vocabulary projection (49k columns) is applied only to the positions that predict a
     completion token: prompt and padding positions carry no loss, and projecting them held most of
     a step's memory. The model returns one position's logits; the last hidden state (after the final
-    norm, what the projection reads) comes from its hidden states.
+    norm, what the projection reads) comes from its hidden states. The kept positions are projected
+    `LOSS_CHUNK` at a time (see `_projected_loss`).
     """
     labels = batch["labels"]
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1,
@@ -189,21 +193,40 @@ def completion_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     targets = labels[:, 1:]
     keep = targets != IGNORE
     hidden = out.hidden_states[-1][:, :-1][keep]  # position t predicts token t + 1
-    logits = getattr(model, "module", model).get_output_embeddings()(hidden).float()  # unwrapped from DDP
-    loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+    del out  # the other layers' hidden states
+    head = getattr(model, "module", model).get_output_embeddings()  # unwrapped from DDP
+    targets = targets[keep]
+    loss = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, len(targets), LOSS_CHUNK):
+        chunk = (head, hidden[start : start + LOSS_CHUNK], targets[start : start + LOSS_CHUNK])
+        if torch.is_grad_enabled():  # the chunk's logits are recomputed in the backward pass, not kept
+            loss = loss + checkpoint(_projected_loss, *chunk, use_reentrant=False)
+        else:
+            loss = loss + _projected_loss(*chunk)
     return loss, int(keep.sum())
 
 
+def _projected_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy of a chunk of positions. Its logits in float32 take 4 x 49k bytes a
+    position, and their log-softmax and gradient as much again each: a batch's thousand-odd
+    completion positions held over a gigabyte at once, a chunk a fraction of that."""
+    logits = head(hidden).float()
+    return torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
+
+
 @torch.no_grad()
-def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> float:
-    """Perplexity of the completion tokens of `examples` under `model`."""
+def perplexity(model, examples: list[Example], pad_id: int, batch_size: int = 16,
+               mixed_precision: bool = False) -> float:
+    """Perplexity of the completion tokens of `examples` under `model`; `mixed_precision` runs the
+    forward pass under bfloat16 autocast, as the fit does."""
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     for start in range(0, len(order), batch_size):
         batch = collate([examples[i] for i in order[start : start + batch_size]], pad_id)
-        loss, n = completion_loss(model, {k: v.to(device) for k, v in batch.items()})
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+            loss, n = completion_loss(model, {k: v.to(device) for k, v in batch.items()})
         total, count = total + float(loss), count + n
     model.train()
     return math.exp(total / max(count, 1))
@@ -250,7 +273,8 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
         if val_examples and (done % config.eval_every == 0 or done == config.steps):
-            score = round(perplexity(model, val_examples, tokenizer.pad_token_id), 4) if world.is_main else None
+            score = round(perplexity(model, val_examples, tokenizer.pad_token_id,
+                                           mixed_precision=config.mixed_precision), 4) if world.is_main else None
             record["validation_perplexity"] = world.broadcast(score)
             if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
                 result.best_perplexity, result.best_step = record["validation_perplexity"], done
@@ -281,9 +305,11 @@ def _lora_model(config: TextConfig, seed: int, init_adapter: str | Path | None, 
 
     torch.manual_seed(seed)  # the same initial adapter on every rank
     base, tokenizer = load_lm(config.model)
-    model = get_peft_model(base, LoraConfig(
-        task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules)))
+    with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        model = get_peft_model(base, LoraConfig(
+            task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules)))
     if init_adapter is not None:
         try:
             set_peft_model_state_dict(model, load_file(str(Path(init_adapter) / "adapter_model.safetensors")))
