@@ -63,7 +63,20 @@ def main() -> None:
                "run": {"command": (f"python -m augment run womens-clothing --train-rows {args.train_rows} "
                                    f"--profile quick --rows {args.rows} --seed {args.seed}")},
                "sets": results}
-    write_report("matched_data", summary, markdown(summary))
+    write_report("matched_data", summary, markdown(summary), headline=finding(summary))
+
+
+def finding(summary: dict) -> str:
+    """One sentence: which synthetic arms gained beyond real-only and both controls, and which harmed."""
+    verdicts = [(name, entry["ratio"], arm, scores.get("verdict", ""))
+                for name, result in summary["sets"].items() for entry in result["summary"]
+                for arm, scores in entry["arms"].items() if arm in ARMS[:4]]
+    gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, verdict in verdicts if verdict == "gain"]
+    harms = sorted({arm for _, _, arm, verdict in verdicts if verdict == "harm"})
+    text = (f"With {summary['train_rows']} labelled rows ({summary['learner']}), "
+            + (f"a gain beyond real-only and both controls: {', '.join(gains)}" if gains
+               else "no synthetic arm gains beyond real-only and both controls"))
+    return text + (f"; significant harm from {', '.join(harms)}" if harms else "")
 
 
 def markdown(summary: dict) -> str:
@@ -73,7 +86,9 @@ def markdown(summary: dict) -> str:
               f"{summary['train_rows']} real train rows; the run: `{summary['run']['command']}`. Test RMSE of the "
               f"rating on the whole real test split, mean over {summary['seeds']} seeds; the improvement over "
               "real-only and over each control is paired across seeds, with its 95% CI. A gain counts only if it "
-              "beats real-only and both controls, each CI above zero."), ""]
+              "beats real-only and both controls, each CI above zero. Macro MAE: the mean absolute error of each "
+              "star rating's test rows, averaged over the five ratings (the rare low ratings count as much as the "
+              "common fives)."), "", f"**Finding**: {finding(summary)}.", ""]
     for name, result in summary["sets"].items():
         lines += [f"## {name} ({result['synthetic_rows']} rows)", "",
                   "| synthetic:real | arm | RMSE | macro MAE | vs real | vs repeated | vs eda | verdict |",
@@ -84,6 +99,10 @@ def markdown(summary: dict) -> str:
                     _difference(scores.get("vs_controls", {}).get(c)) for c in ("repeated", "eda")]
                 lines.append(f"| {entry['ratio']:g} | {arm} | {scores['rmse']:.4f} | {scores.get('macro_mae', float('nan')):.4f} | "
                              + " | ".join(versus) + f" | {scores.get('verdict', '')} |")
+            missing = [arm for arm in ARMS if arm not in entry["arms"]]
+            if missing:  # curated: fewer rows pass curation than the ratio asks for
+                lines.append(f"| {entry['ratio']:g} | {', '.join(missing)} | | | | | | not measured: too few "
+                             "synthetic rows for this ratio |")
         lines.append("")
     return "\n".join(lines)
 
