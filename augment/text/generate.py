@@ -43,7 +43,7 @@ from augment.text.columns import (
     skipped_first_column,
     token_masks,
 )
-from augment.text.models import load_lm
+from augment.text.models import load_lm, quiet_peft
 from augment.text.prompts import PromptTemplate
 
 LENGTH_QUANTILE = 0.98  # completion-length limit: this quantile of the train completions, in tokens
@@ -85,7 +85,8 @@ class TextModel:
             raise UserError(f"{folder}: no fitted text model; run `python -m augment fit DATA --out RUN --stage text`")
         meta = read_json(folder / "template.json")
         base, tokenizer = load_lm(meta["base_model"])
-        model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+        with quiet_peft():
+            model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
         model.eval()
         if precision == "bfloat16":
             model = model.to(torch.bfloat16)

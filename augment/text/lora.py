@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from augment.distributed import World
 from augment.errors import UserError
 from augment.runs import read_json, staging_folder, value_hash, write_json
 from augment.text.generate import real_text_facts
-from augment.text.models import DEFAULT_LM, load_lm
+from augment.text.models import DEFAULT_LM, load_lm, quiet_peft
 from augment.text.prompts import PromptTemplate
 
 IGNORE = -100  # label of tokens that carry no loss (prompt and padding)
@@ -305,8 +304,7 @@ def _lora_model(config: TextConfig, seed: int, init_adapter: str | Path | None, 
 
     torch.manual_seed(seed)  # the same initial adapter on every rank
     base, tokenizer = load_lm(config.model)
-    with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+    with quiet_peft():
         model = get_peft_model(base, LoraConfig(
             task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=list(config.target_modules)))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from augment.errors import UserError
@@ -111,3 +113,12 @@ def load_lm(name: str = DEFAULT_LM):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends on the right
     return model, tokenizer
+
+
+@contextmanager
+def quiet_peft():
+    """peft (0.21) reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a
+    model, a FutureWarning the user can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        yield

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from augment.distributed import World
-from augment.text.models import DEFAULT_ENCODER, resolve_encoder
+from augment.text.models import DEFAULT_ENCODER, quiet_peft, resolve_encoder
 
 RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0)
 
@@ -106,7 +106,8 @@ class FineTunedEncoder:
         if cfg.lora:
             from peft import LoraConfig, get_peft_model
 
-            encoder = get_peft_model(encoder, LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"]))
+            with quiet_peft():
+                encoder = get_peft_model(encoder, LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"]))
         hidden = encoder.config.hidden_size
         self.model = torch.nn.ModuleDict({"encoder": encoder, "head": torch.nn.Linear(hidden, 1),
                                           "aux": torch.nn.Linear(hidden, 1)}).to(self.world.device)
