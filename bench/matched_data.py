@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.
 from augment.data import read_table
 from augment.runs import RunDir
 from augment.train.data import data_from_run
-from augment.train.experiment import ExperimentConfig, run_experiment, summarize
+from augment.train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
 from bench.reporting import write_report
 
 ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda"]
@@ -70,7 +70,7 @@ def finding(summary: dict) -> str:
     """One sentence: which synthetic arms gained beyond real-only and both controls, and which harmed."""
     verdicts = [(name, entry["ratio"], arm, scores.get("verdict", ""))
                 for name, result in summary["sets"].items() for entry in result["summary"]
-                for arm, scores in entry["arms"].items() if arm in ARMS[:4]]
+                for arm, scores in entry["arms"].items() if arm in AUGMENTING]
     gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, verdict in verdicts if verdict == "gain"]
     harms = sorted({arm for _, _, arm, verdict in verdicts if verdict == "harm"})
     text = (f"With {summary['train_rows']} labelled rows ({summary['learner']}), "

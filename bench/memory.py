@@ -59,7 +59,8 @@ def one_fit(steps: int, checkpointing: bool, loss_chunk: int | None) -> dict:
 
     configure(None)
     held = return_freed_memory()
-    lora.LOSS_CHUNK = loss_chunk or lora.LOSS_CHUNK
+    if loss_chunk:  # None: the library's own chunk
+        lora.LOSS_CHUNK = loss_chunk
     with tempfile.TemporaryDirectory() as folder:
         prepared = prepare(DATA, Path(folder) / "run", PrepareConfig(), stages=("text",))
         config = replace(TextConfig(**TEXT_PROFILES["quick"]), steps=steps, gradient_checkpointing=checkpointing,

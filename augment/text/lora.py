@@ -272,8 +272,8 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
         if val_examples and (done % config.eval_every == 0 or done == config.steps):
-            score = round(perplexity(model, val_examples, tokenizer.pad_token_id,
-                                           mixed_precision=config.mixed_precision), 4) if world.is_main else None
+            score = round(perplexity(model, val_examples, tokenizer.pad_token_id, mixed_precision=config.mixed_precision),
+                          4) if world.is_main else None
             record["validation_perplexity"] = world.broadcast(score)
             if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
                 result.best_perplexity, result.best_step = record["validation_perplexity"], done
