@@ -86,7 +86,7 @@ def quality(real: pd.DataFrame, synthetic: pd.DataFrame, continuous: list[str], 
             shapes[row.Column] = float(row.Score)
         trends = report.get_details("Column Pair Trends")
         if len(trends):
-            keep = trends["Meets Threshold?"].astype(bool) & trends["Score"].notna()
+            keep = trends["Meets Threshold?"].eq(True) & trends["Score"].notna()  # NaN: a constant column
             pairs = {(a, b): float(score) for a, b, score in
                      trends.loc[keep, ["Column 1", "Column 2", "Score"]].itertuples(index=False)}
             real_strength = trends["Real Correlation"].abs().fillna(trends["Real Association"])

@@ -62,13 +62,13 @@ class Critic(nn.Module):
 
 def activate(raw: torch.Tensor, spans: list[tuple[int, str]], tau: float, hard: bool,
              generator: torch.Generator | None) -> torch.Tensor:
-    """tanh for mode scalars, Gumbel-softmax for one-hot blocks (seeded through `generator`)."""
+    """Continuous scores as they are, Gumbel-softmax for one-hot blocks (seeded through `generator`)."""
     parts, position = [], 0
     for width, kind in spans:
         block = raw[:, position : position + width]
         position += width
-        if kind == "tanh":
-            parts.append(torch.tanh(block))
+        if kind == "linear":
+            parts.append(block)
         else:
             parts.append(gumbel_softmax(block, tau, hard, generator))
     return torch.cat(parts, dim=1)

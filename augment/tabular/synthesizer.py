@@ -36,6 +36,7 @@ from augment.tabular.transformer import DataTransformer
 
 MIN_TRAIN_ROWS = 50
 SAMPLE_CHUNK = 5000
+CALIBRATION_ROWS = 20000
 
 
 @dataclass
@@ -54,8 +55,8 @@ class GANConfig:
     eval_every: int = 2  # epochs between validation scores
     patience: int = 10  # evaluations without improvement before stopping; 0 trains all epochs
     eval_rows: int = 2000
-    mixture_rows: int = 5000  # rows per column the Gaussian mixtures are fit on
     max_levels: int = 50  # one-hot width of a discrete column at most; rarer levels share an "other" level
+    calibrate: bool = True  # after the fit, match each column's marginal to train (DataTransformer.calibrate)
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -166,6 +167,7 @@ class TabularGAN:
             self.generator.load_state_dict(best_state)
         else:
             self.best_epoch = len(self.history)
+        self._calibrate()
         self.critic = critic
         return self
 
@@ -179,10 +181,10 @@ class TabularGAN:
         if init_from is not None:
             if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
                 raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
-            self.transformer = init_from.transformer
+            self.transformer = copy.deepcopy(init_from.transformer)  # calibrated again for this fit
+            self.transformer.calibrate(None)
         else:
-            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, self.seed,
-                                                     cfg.mixture_rows, cfg.max_levels)
+            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, cfg.max_levels)
         self.key_drawers = [
             KeyDrawer.fit(train, key, [a for a in attributes if a not in self.plan.carried],
                           [a for a in attributes if a in self.plan.continuous],
@@ -209,7 +211,28 @@ class TabularGAN:
         return [(offsets[c.name], c.levels, int(self.sampler.offsets[j]))
                 for j, c in enumerate(self.sampler.columns)]
 
+    def _calibrate(self) -> None:
+        """Fit the transformer's calibration to this generator's output on unconditioned rows."""
+        self.transformer.calibrate(None)
+        if not self.config.calibrate:
+            return
+        rng = np.random.default_rng(self.seed + 2)
+        noise_gen = torch.Generator(next(self.generator.parameters()).device).manual_seed(self.seed + 2)
+        self.generator.eval()
+        raw = [self._generate(self.sampler.sample_conditions(min(SAMPLE_CHUNK, CALIBRATION_ROWS - start), {}, None,
+                                                             rng)[0], noise_gen).cpu().numpy()
+               for start in range(0, CALIBRATION_ROWS, SAMPLE_CHUNK)]
+        self.transformer.calibrate(np.concatenate(raw))
+
+    def _generate(self, conditions: np.ndarray, noise_gen: torch.Generator) -> torch.Tensor:
+        """The generator's raw output (before activations) for one row per condition vector."""
+        device = next(self.generator.parameters()).device
+        with torch.no_grad():
+            noise = torch.randn(len(conditions), self.config.noise_dim, generator=noise_gen, device=device)
+            return self.generator(noise, torch.from_numpy(conditions).to(device))
+
     def _score(self, validation: pd.DataFrame) -> float:
+        self._calibrate()
         synthetic = self.sample(min(self.config.eval_rows, max(len(validation), 100)), seed=self.seed + 1)
         columns = self.plan.continuous + self.plan.discrete
         return quality(validation[columns], synthetic[columns], self.plan.continuous, self.plan.discrete).quality
@@ -227,15 +250,14 @@ class TabularGAN:
         device = next(self.generator.parameters()).device
         noise_gen = torch.Generator(device).manual_seed(seed)
         spans = self.transformer.spans
+        bias = torch.from_numpy(self.transformer.logit_bias()).to(device)
         parts = []
         self.generator.eval()
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
             cond_np, _, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
-            with torch.no_grad():
-                noise = torch.randn(size, self.config.noise_dim, generator=noise_gen, device=device)
-                raw = self.generator(noise, torch.from_numpy(cond_np).to(device))
-                out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).cpu().numpy()
+            raw = self._generate(cond_np, noise_gen) + bias
+            out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).cpu().numpy()
             rows = self.transformer.inverse_transform(out, rng)
             # The generator is trained to honour conditions; setting them makes the count exact.
             for j, column in enumerate(self.sampler.columns):
