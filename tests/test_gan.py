@@ -1,5 +1,7 @@
 """The tabular GAN on small fixtures: few epochs, so these check behavior, not fidelity (bench/ does)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,6 +117,18 @@ def test_save_load_round_trip(tmp_path, fitted):
     again = TabularGAN.load(tmp_path / "gan")
     pd.testing.assert_frame_equal(gan.sample(150, conditions={"genre": "drama"}, seed=9),
                                   again.sample(150, conditions={"genre": "drama"}, seed=9))
+
+
+def test_a_model_saved_in_the_old_number_encoding_is_a_clear_error(tmp_path, fitted):
+    gan, _, _ = fitted
+    gan.save(tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    for column in meta["transformer"]["continuous"]:
+        column.pop("quantiles")
+        column |= {"means": [0.0], "stds": [1.0], "weights": [1.0], "low": 0.0, "high": 1.0}
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="fit it again"):
+        TabularGAN.load(tmp_path)
 
 
 def test_epoch_selection_keeps_best_validation_epoch():

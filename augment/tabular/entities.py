@@ -83,10 +83,11 @@ class KeyDrawer:
             raise UserError(f"--condition: no {self.key} in the train split satisfies all conditions together")
         chosen = _draw(best, rng)
         out = rows.copy()
-        members = []
-        for profile in chosen:
+        members = np.zeros(len(chosen), dtype=np.int64)
+        for profile in np.unique(chosen):  # each profile's keys drawn at once, by their train rows
+            at = np.flatnonzero(chosen == profile)
             counts = np.asarray(self.counts[profile], dtype=float)
-            members.append(int(rng.choice(len(counts), p=counts / counts.sum())))
+            members[at] = rng.choice(len(counts), size=len(at), p=counts / counts.sum())
         out[self.key] = [self.keys[p][m] for p, m in zip(chosen, members)]
         for i, name in enumerate(self.attributes):
             values = [self.profiles[p][i] for p in chosen]

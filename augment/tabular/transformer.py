@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from augment.errors import UserError
+
 MAX_KNOTS = 1000
 ROWS_PER_KNOT = 10  # a knot summarizes at least this many train rows, so no knot is one row's value
 SCORE_EDGE = 1e-6  # ranks are kept within [SCORE_EDGE, 1 - SCORE_EDGE]: normal scores within about 4.8
@@ -231,6 +233,9 @@ class DataTransformer:
 
     @classmethod
     def from_dict(cls, data: dict) -> DataTransformer:
+        if any("quantiles" not in column for column in data["continuous"]):
+            raise UserError("the run's tabular model encodes numbers the old way (Gaussian mixtures); fit it again: "
+                            "python -m augment fit DATA --out RUN --stage tabular")
         return cls(
             [ContinuousColumn(**c) for c in data["continuous"]],
             [DiscreteColumn(**d) for d in data["discrete"]],
