@@ -5,8 +5,9 @@ columns, MovieLens-100k (all 100,000 ratings joined with users and movies), Cali
 (numeric regression) and UCI Adult (income above 50K as a 0/1 class target). Every generator sees the
 same train split (augment's seed split, cleaned as `augment` cleans it). Ours, CTGAN and TVAE train
 the same number of epochs at batch 500; TabularARGN gets our fit's wall-clock time as its training
-budget; GaussianCopula has no epochs. ours-uncalibrated is our fit without its marginal calibration. Entity keys are categorical for the peers (SDV's documented
-route to keep real keys), so their key -> attribute consistency can be measured at all.
+budget; GaussianCopula has no epochs; ours-uncalibrated is our fit without its marginal calibration.
+Entity keys are categorical for the peers (SDV's documented route to keep real keys), so their key ->
+attribute consistency can be measured at all.
 
 Each fit runs in its own fresh process (peak RSS is that process's), killed after --timeout seconds.
 Scores compare a synthetic sample the size of the test split with the real test split:
@@ -302,7 +303,6 @@ def _kinds(schema: Schema, test: pd.DataFrame) -> tuple[list[str], list[str]]:
                   or (c.role == "target" and not c.is_discrete_target)]
     ids = schema.with_role("id")
     return continuous, [c for c in test.columns if c not in continuous and c not in ids]
-
 
 
 def finding(summary: dict) -> str:

@@ -219,9 +219,10 @@ class TabularGAN:
         rng = np.random.default_rng(self.seed + 2)
         noise_gen = torch.Generator(next(self.generator.parameters()).device).manual_seed(self.seed + 2)
         self.generator.eval()
-        raw = [self._generate(self.sampler.sample_conditions(min(SAMPLE_CHUNK, CALIBRATION_ROWS - start), {}, None,
-                                                             rng)[0], noise_gen).cpu().numpy()
-               for start in range(0, CALIBRATION_ROWS, SAMPLE_CHUNK)]
+        raw = []
+        for start in range(0, CALIBRATION_ROWS, SAMPLE_CHUNK):
+            conditions = self.sampler.sample_conditions(min(SAMPLE_CHUNK, CALIBRATION_ROWS - start), {}, None, rng)[0]
+            raw.append(self._generate(conditions, noise_gen).cpu().numpy())
         self.transformer.calibrate(np.concatenate(raw))
 
     def _generate(self, conditions: np.ndarray, noise_gen: torch.Generator) -> torch.Tensor:

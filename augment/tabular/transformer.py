@@ -6,8 +6,8 @@ standard normal quantile. A point mass, such as a cap or a run of zeros, gets a 
 its mass, and decoding maps that whole range back to the one value. One score per column lets the
 generator express a correlation as a linear map; CTGAN's mode-specific normalization (a Gaussian
 mixture's modes as one-hot blocks plus a scalar within the mode) left the generator's columns almost
-independent after the same number of steps (bench/tabular_suite.py measures the difference), and
-clipped real values beyond 4 standard deviations of their mode. Missing values get a 2-level flag.
+independent after the same number of steps, and clipped real values beyond 4 standard deviations of
+their mode. Missing values get a 2-level flag.
 Discrete columns are one-hot, with a level for null when the train split has nulls. Everything is
 stored as plain numbers, so a saved model is JSON and safetensors, never a pickle.
 
@@ -124,7 +124,8 @@ class DataTransformer:
 
     # ---------------------------------------------------------------------------------------- fit
 
-    def fit(self, df: pd.DataFrame, continuous: list[str], discrete: list[str], max_levels: int = 50) -> DataTransformer:
+    def fit(self, df: pd.DataFrame, continuous: list[str], discrete: list[str],
+            max_levels: int = 50) -> DataTransformer:
         self.continuous, self.discrete, self.order = [], [], []
         for name in df.columns:
             if name in continuous:
@@ -198,21 +199,10 @@ class DataTransformer:
         draws a level with exactly the softmax probability of the biased logits)."""
         for column, start, width in self.blocks():
             if isinstance(column, ContinuousColumn):
-                scores = raw[:, start] if raw is not None else None
-                column.calibration = [] if scores is None else \
-                    np.maximum.accumulate(np.quantile(scores, np.linspace(0, 1, CALIBRATION_POINTS))).tolist()
-                continue
-            if raw is None:
-                column.bias = []
-                continue
-            logits = raw[:, start : start + width].astype(float)
-            odds = np.exp(logits - logits.max(axis=1, keepdims=True))  # softmax(l + b) = odds * e^b / (odds @ e^b)
-            target, bias = np.log(normalized(column.frequencies)), np.zeros(width)
-            for _ in range(BIAS_ROUNDS):
-                weights = np.exp(bias)
-                generated = weights * (odds.T @ (1.0 / (odds @ weights))) / len(odds)
-                bias = np.clip(bias + target - np.log(np.maximum(generated, 1e-12)), -BIAS_LIMIT, BIAS_LIMIT)
-            column.bias = bias.tolist()
+                column.calibration = [] if raw is None else np.maximum.accumulate(
+                    np.quantile(raw[:, start], np.linspace(0, 1, CALIBRATION_POINTS))).tolist()
+            else:
+                column.bias = [] if raw is None else _level_bias(raw[:, start : start + width], column.frequencies)
 
     def logit_bias(self) -> np.ndarray:
         """The calibration's bias for the whole raw output row (zero outside discrete blocks)."""
@@ -327,6 +317,18 @@ def _decode_continuous(column: ContinuousColumn, block: np.ndarray) -> pd.Series
     if column.integer:
         return series.astype("Int64") if column.nullable else series.astype(np.int64)
     return series
+
+
+def _level_bias(logits: np.ndarray, frequencies: list[float]) -> list[float]:
+    """A bias per level such that softmax(logits + bias), averaged over the rows, gives `frequencies`."""
+    logits = logits.astype(float)
+    odds = np.exp(logits - logits.max(axis=1, keepdims=True))  # softmax(l + b) = odds * e^b / (odds @ e^b)
+    target, bias = np.log(normalized(frequencies)), np.zeros(logits.shape[1])
+    for _ in range(BIAS_ROUNDS):
+        weights = np.exp(bias)
+        generated = weights * (odds.T @ (1.0 / (odds @ weights))) / len(odds)
+        bias = np.clip(bias + target - np.log(np.maximum(generated, 1e-12)), -BIAS_LIMIT, BIAS_LIMIT)
+    return bias.tolist()
 
 
 def normalized(frequencies: list[float]) -> np.ndarray:
