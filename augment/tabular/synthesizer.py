@@ -5,6 +5,8 @@ and a target with few levels (a 1-5 rating) are discrete and can be conditioned 
 drawn as a real key through its entity (see entities.py); text is left to the text generator.
 Training keeps the generator of the epoch with the best validation quality (SDMetrics
 shapes and pair trends against the real validation split), and stops early when it stalls.
+Rules every train row keeps (a column another determines, level pairs that never occur) hold in
+every sampled row (see constraints.py).
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
 gradients are averaged across processes before each step, so the networks stay identical on all
@@ -29,6 +31,7 @@ from augment.errors import UserError
 from augment.evaluate.tabular import quality
 from augment.runs import atomic_path, read_json, write_json
 from augment.schema import Schema
+from augment.tabular.constraints import Determined, ImpossiblePairs, determined_columns
 from augment.tabular.entities import KeyDrawer
 from augment.tabular.model import Critic, Generator, activate, condition_loss
 from augment.tabular.sampler import ConditionSampler
@@ -37,6 +40,8 @@ from augment.tabular.transformer import DataTransformer
 MIN_TRAIN_ROWS = 50
 SAMPLE_CHUNK = 5000
 CALIBRATION_ROWS = 20000
+MAX_REDRAWS = 10  # rounds of drawing again the rows that hold an impossible level pair
+REBALANCE_ROUNDS = 5
 
 
 @dataclass
@@ -75,6 +80,7 @@ class ColumnPlan:
     entities: list[tuple[str, list[str]]] = field(default_factory=list)  # key, attributes
     output: list[str] = field(default_factory=list)  # every column the GAN produces, in schema order
     carried: list[str] = field(default_factory=list)  # entity attributes taken from the drawn key, not generated
+    determined: list[str] = field(default_factory=list)  # looked up from the column that determines them
 
     @classmethod
     def from_schema(cls, schema: Schema, train: pd.DataFrame, max_levels: int = 50) -> ColumnPlan:
@@ -98,6 +104,12 @@ class ColumnPlan:
             else:
                 plan.continuous.append(column.name)
         return plan
+
+    def determine(self, rules: list[Determined]) -> None:
+        """Move the columns `rules` determine out of the networks' columns."""
+        for rule in rules:
+            (self.continuous if rule.column in self.continuous else self.discrete).remove(rule.column)
+            self.determined.append(rule.column)
 
 
 class TabularGAN:
@@ -179,6 +191,12 @@ class TabularGAN:
         self.plan = ColumnPlan.from_schema(schema, train, cfg.max_levels)
         self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
         if init_from is not None:
+            self.determined = copy.deepcopy(init_from.determined)  # its encoding knows only their sources
+        else:
+            self.determined = determined_columns(train, self.plan.discrete, [
+                c for c in self.plan.continuous + self.plan.discrete if c != schema.target and not schema.entity_of(c)])
+        self.plan.determine(self.determined)
+        if init_from is not None:
             if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
                 raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
             self.transformer = copy.deepcopy(init_from.transformer)  # calibrated again for this fit
@@ -193,7 +211,9 @@ class TabularGAN:
         ]
         sampler = ConditionSampler.for_training(self.transformer, train)
         self.sampler = ConditionSampler(self.transformer)
-        data = torch.from_numpy(self.transformer.transform(train, np.random.default_rng(self.seed))).to(device)
+        encoded = self.transformer.transform(train, np.random.default_rng(self.seed))
+        self.impossible = ImpossiblePairs.fit(self.transformer, encoded)
+        data = torch.from_numpy(encoded).to(device)
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
         self.generator.to(device), critic.to(device)
@@ -211,19 +231,21 @@ class TabularGAN:
         return [(offsets[c.name], c.levels, int(self.sampler.offsets[j]))
                 for j, c in enumerate(self.sampler.columns)]
 
-    def _calibrate(self) -> None:
-        """Fit the transformer's calibration to this generator's output on unconditioned rows."""
+    def _calibrate(self, rounds: int = REBALANCE_ROUNDS) -> None:
+        """Fit the transformer's calibration to this generator's output on unconditioned rows; `rounds`
+        of rebalancing the level shares when rows holding an impossible pair are drawn again."""
         self.transformer.calibrate(None)
         if not self.config.calibrate:
             return
         rng = np.random.default_rng(self.seed + 2)
         noise_gen = torch.Generator(next(self.generator.parameters()).device).manual_seed(self.seed + 2)
         self.generator.eval()
-        raw = []
-        for start in range(0, CALIBRATION_ROWS, SAMPLE_CHUNK):
-            conditions = self.sampler.sample_conditions(min(SAMPLE_CHUNK, CALIBRATION_ROWS - start), {}, None, rng)[0]
-            raw.append(self._generate(conditions, noise_gen).cpu().numpy())
-        self.transformer.calibrate(np.concatenate(raw))
+        conditions = self.sampler.sample_conditions(CALIBRATION_ROWS, {}, None, rng)[0]
+        self.transformer.calibrate(self._generate(conditions, noise_gen).cpu().numpy())
+        # Drawing again the rows that hold an impossible pair shifts the level shares: match them on
+        # the rows sampling keeps (a few rounds, as which rows are kept depends on the bias).
+        for _ in range(rounds if self.impossible.pairs else 0):
+            self.transformer.rebalance(self._draw(conditions, noise_gen))
 
     def _generate(self, conditions: np.ndarray, noise_gen: torch.Generator) -> torch.Tensor:
         """The generator's raw output (before activations) for one row per condition vector."""
@@ -233,7 +255,7 @@ class TabularGAN:
             return self.generator(noise, torch.from_numpy(conditions).to(device))
 
     def _score(self, validation: pd.DataFrame) -> float:
-        self._calibrate()
+        self._calibrate(rounds=1)  # enough to rank epochs; the kept generator gets all rounds
         synthetic = self.sample(min(self.config.eval_rows, max(len(validation), 100)), seed=self.seed + 1)
         columns = self.plan.continuous + self.plan.discrete
         return quality(validation[columns], synthetic[columns], self.plan.continuous, self.plan.discrete).quality
@@ -250,15 +272,12 @@ class TabularGAN:
         rng = np.random.default_rng(seed)
         device = next(self.generator.parameters()).device
         noise_gen = torch.Generator(device).manual_seed(seed)
-        spans = self.transformer.spans
-        bias = torch.from_numpy(self.transformer.logit_bias()).to(device)
         parts = []
         self.generator.eval()
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
             cond_np, _, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
-            raw = self._generate(cond_np, noise_gen) + bias
-            out = activate(raw, spans, self.config.gumbel_tau, True, noise_gen).cpu().numpy()
+            out = self._draw(cond_np, noise_gen)
             rows = self.transformer.inverse_transform(out, rng)
             # The generator is trained to honour conditions; setting them makes the count exact.
             for j, column in enumerate(self.sampler.columns):
@@ -267,16 +286,47 @@ class TabularGAN:
                     rows[column.name] = pd.Series([value] * size, dtype=object)
                 elif column.name == balance:
                     rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
+            for rule in self.determined:  # after the conditions, which may set a source
+                rows[rule.column] = rule.apply(rows)
             for drawer in self.key_drawers:
                 rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
             parts.append(rows)
         return self._typed(pd.concat(parts, ignore_index=True)[self.plan.output])
 
+    def _draw(self, conditions: np.ndarray, noise_gen: torch.Generator) -> np.ndarray:
+        """One generated row per condition vector, activated: scores as they are, one level drawn per
+        discrete column after the calibration's logit bias, conditioned levels as conditioned. A row
+        that holds an impossible level pair is drawn again, up to MAX_REDRAWS rounds; the rest are kept."""
+        bias = torch.from_numpy(self.transformer.logit_bias())
+        slices = self._discrete_slices()
+
+        def drawn(vectors: np.ndarray) -> np.ndarray:
+            raw = self._generate(vectors, noise_gen)
+            out = activate(raw + bias.to(raw.device), self.transformer.spans, self.config.gumbel_tau, True,
+                           noise_gen).cpu().numpy()
+            for start, width, cond_start in slices:
+                wanted = vectors[:, cond_start : cond_start + width]
+                fixed = wanted.any(axis=1)
+                out[fixed, start : start + width] = wanted[fixed]
+            return out
+
+        out = drawn(conditions)
+        for _ in range(MAX_REDRAWS):
+            again = self.impossible.violations(self.transformer, out)
+            if not again.any():
+                break
+            out[again] = drawn(conditions[again])
+        return out
+
     def check_conditions(self, conditions: dict[str, object], balance: str | None = None) -> None:
         """A UserError for a column that cannot be conditioned on or a value it never takes, before any work."""
+        sources = {rule.column: rule.source for rule in self.determined}
         for name in [*conditions, *([balance] if balance else [])]:
+            flag = "--balance" if name == balance else "--condition"
+            if name in sources:
+                raise UserError(f"{flag} {name}: every train row's {name} follows from its {sources[name]}; "
+                                f"condition on {sources[name]} instead")
             if name not in self.plan.discrete:
-                flag = "--balance" if name == balance else "--condition"
                 valid = ", ".join(self.plan.discrete) or "(none)"
                 raise UserError(f"{flag} {name}: not a column that can be conditioned on; discrete columns: {valid}")
         self.sampler.resolve(conditions)
@@ -308,6 +358,8 @@ class TabularGAN:
             "dtypes": self.dtypes,
             "transformer": self.transformer.to_dict(),
             "key_drawers": [d.to_dict() for d in self.key_drawers],
+            "determined": [asdict(rule) for rule in self.determined],
+            "impossible_pairs": self.impossible.pairs,
             "best_epoch": self.best_epoch,
             "history": self.history,
         })
@@ -321,6 +373,8 @@ class TabularGAN:
         gan.dtypes = {k: tuple(v) for k, v in meta["dtypes"].items()}
         gan.transformer = DataTransformer.from_dict(meta["transformer"])
         gan.key_drawers = [KeyDrawer(**d) for d in meta["key_drawers"]]
+        gan.determined = [Determined(**rule) for rule in meta.get("determined", [])]
+        gan.impossible = ImpossiblePairs([tuple(pair) for pair in meta.get("impossible_pairs", [])])
         gan.sampler = ConditionSampler(gan.transformer)
         gan.best_epoch, gan.history = meta["best_epoch"], meta["history"]
         cfg = gan.config

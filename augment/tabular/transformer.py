@@ -204,6 +204,16 @@ class DataTransformer:
             else:
                 column.bias = [] if raw is None else _level_bias(raw[:, start : start + width], column.frequencies)
 
+    def rebalance(self, drawn: np.ndarray) -> None:
+        """Shift each discrete level's bias by the log ratio of its train share to its share among the
+        `drawn` rows (activated, one-hot). For when rows are kept or drawn again by their levels: the
+        kept rows' logits then no longer predict their levels, so `calibrate` alone misses the shares."""
+        smoothing = 0.5 / max(len(drawn), 1)  # a level never drawn moves by a bounded step
+        for column, start, width in self.blocks():
+            if isinstance(column, DiscreteColumn) and column.bias:
+                ratio = (normalized(column.frequencies) + smoothing) / (drawn[:, start : start + width].mean(axis=0) + smoothing)
+                column.bias = np.clip(np.asarray(column.bias) + np.log(ratio), -BIAS_LIMIT, BIAS_LIMIT).tolist()
+
     def logit_bias(self) -> np.ndarray:
         """The calibration's bias for the whole raw output row (zero outside discrete blocks)."""
         bias = np.zeros(self.width, dtype=np.float32)
@@ -260,7 +270,7 @@ def _fit_discrete(values: pd.Series, max_levels: int) -> DiscreteColumn:
     kept, tail = sorted(kept), sorted(tail)
 
     def value(k):
-        return _plain(first_value[k]) if k != "\x00null" else None
+        return json_value(first_value[k]) if k != "\x00null" else None
 
     shares = counts / counts.sum()
     frequencies = [float(shares[k]) for k in kept] + ([float(shares[tail].sum())] if tail else [])
@@ -268,7 +278,8 @@ def _fit_discrete(values: pd.Series, max_levels: int) -> DiscreteColumn:
                           [value(k) for k in tail], [float(shares[k]) for k in tail])
 
 
-def _plain(value):
+def json_value(value):
+    """A value as JSON keeps it: numpy scalars as Python ones, timestamps as ISO text."""
     if isinstance(value, (np.generic,)):
         return value.item()
     if isinstance(value, pd.Timestamp):
