@@ -5,7 +5,8 @@ columns, MovieLens-100k (all 100,000 ratings joined with users and movies), Cali
 (numeric regression) and UCI Adult (income above 50K as a 0/1 class target). Every generator sees the
 same train split (augment's seed split, cleaned as `augment` cleans it). Ours, CTGAN and TVAE train
 the same number of epochs at batch 500; TabularARGN gets our fit's wall-clock time as its training
-budget; GaussianCopula has no epochs; ours-uncalibrated is our fit without its marginal calibration.
+budget; GaussianCopula has no epochs. Two ablations of ours: ours-uncalibrated is our fit without its marginal
+calibration, ours-without-rules without the rules the train rows keep (determined columns, impossible pairs).
 Entity keys are categorical for the peers (SDV's documented route to keep real keys), so their key ->
 attribute consistency can be measured at all.
 
@@ -49,7 +50,9 @@ from augment.split import split_rows
 from bench.reporting import write_report
 from bench.tables import TABLES
 
-GENERATORS = ["ours", "ours-uncalibrated", "sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula", "mostlyai-tabularargn"]
+# Our fit and its ablations: GANConfig settings beside the suite's epochs and batch.
+OURS = {"ours": {}, "ours-uncalibrated": {"calibrate": False}, "ours-without-rules": {"rules": False}}
+GENERATORS = [*OURS, "sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula", "mostlyai-tabularargn"]
 BATCH = 500
 CEILING = "real train rows (ceiling)"
 
@@ -85,7 +88,7 @@ def fit_and_sample(table: str, generator: str, seed: int, epochs: int, budget_s:
     if generator.startswith("ours"):
         from augment.tabular.synthesizer import GANConfig, TabularGAN
 
-        config = GANConfig(epochs=epochs, patience=0, batch_size=BATCH, calibrate=generator == "ours")
+        config = GANConfig(epochs=epochs, patience=0, batch_size=BATCH, **OURS[generator])
         gan = TabularGAN(config, seed)
         gan.fit(train, schema, parts["validation"], progress=False)
         fit_s = time.perf_counter() - started
@@ -96,7 +99,7 @@ def fit_and_sample(table: str, generator: str, seed: int, epochs: int, budget_s:
     else:
         rows, fit_s = _fit_argn(schema, train, n, budget_s, seed)
     info |= {"fit_seconds": round(fit_s, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-    if generator in ("ours", "ours-uncalibrated", "sdv-ctgan", "sdv-tvae"):
+    if generator in (*OURS, "sdv-ctgan", "sdv-tvae"):
         info["seconds_per_epoch"] = round(fit_s / epochs, 3)
         info["seconds_per_epoch_per_1k_rows"] = round(fit_s / epochs / len(train) * 1000, 4)
     rows[train.columns].to_parquet(Path(out) / "rows.parquet")
@@ -314,7 +317,7 @@ def finding(summary: dict) -> str:
         if "column_shapes" not in ours:
             continue
         peers = [r for name, r in result["generators"].items()
-                 if name not in ("ours", "ours-uncalibrated", CEILING) and "column_shapes" in r]
+                 if name not in (*OURS, CEILING) and "column_shapes" in r]
         sign = 1 if result["class_target"] else -1  # ML efficacy: AUC up, RMSE down
         targets["shapes"] += ours["column_shapes"] >= 0.97
         targets["detection"] += ours["detection_auc"] <= 0.70
@@ -336,7 +339,8 @@ def markdown(summary: dict) -> str:
         "",
         (f"Command: `{summary['command']}` on {summary['cores']} cores. Ours, SDV CTGAN and TVAE: "
          f"{summary['epochs']} epochs at batch {summary['batch_size']}; ours-uncalibrated is the same fit without "
-         "the marginal calibration (`GANConfig(calibrate=False)`); MOSTLY AI TabularARGN: our fit's wall-clock "
+         "the marginal calibration (`GANConfig(calibrate=False)`), ours-without-rules without the rules the train "
+         "rows keep (`GANConfig(rules=False)`: no determined columns, no impossible pairs); MOSTLY AI TabularARGN: our fit's wall-clock "
          f"time; each fit in its own process, stopped after {summary['timeout_s']:.0f} s. Scores of a synthetic sample "
          "the size of the test split against the real test split. Shapes and pair trends: SDMetrics QualityReport "
          "(higher is better; the first row is a real train sample, the ceiling). Detection: 5-fold ROC AUC of "

@@ -117,3 +117,10 @@ def test_a_condition_never_brings_an_impossible_pair(ruled):
     for plan in ("basic", "pro"):
         rows = ruled.sample(1000, conditions={"plan": plan}, seed=3)
         assert (rows["plan"] == plan).all() and broken(rows).mean() < 0.005
+
+
+def test_rules_off_model_every_column():
+    df = ruled_table(1000)
+    schema = detect_schema(df, SchemaOverrides(target="rating"))
+    gan = TabularGAN(GANConfig(**{**TINY.__dict__, "rules": False}), seed=0).fit(df, schema, progress=False)
+    assert gan.plan.determined == [] and "points" in gan.transformer.order and gan.impossible.pairs == []

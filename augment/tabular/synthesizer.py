@@ -62,6 +62,7 @@ class GANConfig:
     eval_rows: int = 2000
     max_levels: int = 50  # one-hot width of a discrete column at most; rarer levels share an "other" level
     calibrate: bool = True  # after the fit, match each column's marginal to train (DataTransformer.calibrate)
+    rules: bool = True  # hold the rules every train row keeps: determined columns, impossible pairs (constraints.py)
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -190,7 +191,9 @@ class TabularGAN:
         cfg = self.config
         self.plan = ColumnPlan.from_schema(schema, train, cfg.max_levels)
         self.dtypes = {c.name: (c.role, c.dtype) for c in schema.columns}
-        if init_from is not None:
+        if not cfg.rules:
+            self.determined = []
+        elif init_from is not None:
             self.determined = copy.deepcopy(init_from.determined)  # its encoding knows only their sources
         else:
             self.determined = determined_columns(train, self.plan.discrete, [
@@ -212,7 +215,7 @@ class TabularGAN:
         sampler = ConditionSampler.for_training(self.transformer, train)
         self.sampler = ConditionSampler(self.transformer)
         encoded = self.transformer.transform(train, np.random.default_rng(self.seed))
-        self.impossible = ImpossiblePairs.fit(self.transformer, encoded)
+        self.impossible = ImpossiblePairs.fit(self.transformer, encoded) if cfg.rules else ImpossiblePairs()
         data = torch.from_numpy(encoded).to(device)
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
