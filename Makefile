@@ -39,7 +39,7 @@ bench: install
 	$(PY) bench/text_lm.py
 	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py
-	$(PY) bench/memory.py --steps 12
+	$(PY) bench/memory.py --steps 24
 	$(PY) bench/matched_data.py
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py

@@ -7,14 +7,17 @@ free, so later large tensors come from the heap, which fragments and is rarely r
 activations are kept for the backward pass (TextConfig.gradient_checkpointing recomputes them
 instead). The threshold's size trades speed for memory: each mmap'd block is fresh pages to zero.
 (3) The logits of every completion position, 49k float32 values each, with their log-softmax and
-gradient (augment/text/lora.py projects LOSS_CHUNK positions at a time). Each variant fits the
+gradient (augment/text/lora.py projects LOSS_CHUNK positions at a time). (4) oneDNN's cache of
+compiled primitives, one per shape seen (augment/memory.py holds it at 64; glibc defaults leave it
+at 1,024), and heap pages freed between steps (handed back each step unless AUGMENT_ALLOCATOR=glibc).
+Memory grows over the steps, so run enough of them (24 or more) to see (4). Each variant fits the
 quick profile's LoRA on womens-clothing for N steps and measures validation perplexity once, as
 the stage does every `eval_every` steps, in a fresh process; peak RSS is the stage's VmHWM, speed
 the completion tokens learned per second of the fit (its steps and that validation pass). The
 variants run one after another on the same machine: compare them with each other, and run nothing
 else meanwhile.
 
-    python bench/memory.py --steps 12        # writes reports/memory/
+    python bench/memory.py --steps 24        # writes reports/memory/
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ VARIANTS = {
         ({"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}, True, WHOLE),
     "4 MiB mmap threshold, activations kept, whole projection": ({}, False, WHOLE),
     "4 MiB mmap threshold, gradient checkpointing, whole projection": ({}, True, WHOLE),
-    "4 MiB mmap threshold, gradient checkpointing, chunked projection (the default)": ({}, True, None),
+    "4 MiB mmap threshold, gradient checkpointing, chunked projection, oneDNN primitive cache 1,024":
+        ({"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"}, True, None),
+    "4 MiB mmap threshold, gradient checkpointing, chunked projection, oneDNN primitive cache 64 (the default)":
+        ({}, True, None),
 }
 
 

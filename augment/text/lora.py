@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from augment.distributed import World
 from augment.errors import UserError
+from augment.memory import release_heap
 from augment.runs import read_json, staging_folder, value_hash, write_json
 from augment.text.generate import real_text_facts
 from augment.text.models import DEFAULT_LM, load_lm, quiet_peft
@@ -268,6 +269,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         for group in optimizer.param_groups:  # a function of the step alone, so a resumed fit follows it exactly
             group["lr"] = learning_rate(config, step)
         optimizer.step()
+        release_heap()  # what the step freed goes back to the system, so the heap does not creep up
         tokens += n * world.size  # about: the ranks share each batch
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
