@@ -85,9 +85,12 @@ class ImpossiblePairs:
         """True for each row of an activated (one-hot) matrix that holds an impossible pair."""
         if not self.pairs:
             return np.zeros(len(matrix), dtype=bool)
-        onehot = matrix[:, _level_positions(transformer)] > 0.5
+        onehot = (matrix[:, _level_positions(transformer)] > 0.5).astype(np.float32)
         first, second = np.array(self.pairs).T
-        return (onehot[:, first] & onehot[:, second]).any(axis=1)
+        partners = np.zeros((onehot.shape[1], onehot.shape[1]), dtype=np.float32)  # level -> its impossible partners
+        partners[first, second] = 1.0
+        # A row's levels times their partners: memory of rows x levels, however many pairs there are.
+        return ((onehot @ partners) * onehot).sum(axis=1) > 0
 
 
 def _discrete(transformer: DataTransformer) -> list[DiscreteColumn]:
