@@ -16,6 +16,7 @@ gave synthetic rows away at ROC AUC 0.97). Both rules are read from the train ro
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,16 +71,17 @@ class ImpossiblePairs:
     @classmethod
     def fit(cls, transformer: DataTransformer, matrix: np.ndarray) -> ImpossiblePairs:
         """From the encoded train rows (`transformer.transform`)."""
-        levels = _level_positions(transformer)
-        if not len(levels) or not len(matrix):
-            return cls()
-        onehot = matrix[:, levels].astype(np.float64)
-        together = onehot.T @ onehot
-        counts = onehot.sum(axis=0)
-        expected = np.outer(counts, counts) / len(matrix)
-        owner = np.concatenate([[i] * c.levels for i, c in enumerate(_discrete(transformer))])
-        impossible = (together == 0) & (expected >= MIN_EXPECTED) & (owner[:, None] != owner[None, :])
-        return cls([(int(a), int(b)) for a, b in zip(*np.nonzero(np.triu(impossible)))])
+        columns = [(c.levels, start) for c, start, _ in transformer.blocks() if isinstance(c, DiscreteColumn)]
+        codes = [matrix[:, start : start + width].argmax(axis=1) for width, start in columns]
+        offsets = np.cumsum([0] + [width for width, _ in columns])  # each column's first level among all levels
+        pairs = []
+        for i, j in itertools.combinations(range(len(columns)), 2):  # co-occurrence counts, column pair by pair
+            width_i, width_j = columns[i][0], columns[j][0]
+            together = np.bincount(codes[i] * width_j + codes[j], minlength=width_i * width_j).reshape(width_i, width_j)
+            expected = np.outer(together.sum(axis=1), together.sum(axis=0)) / len(matrix)
+            pairs += [(int(offsets[i] + a), int(offsets[j] + b))
+                      for a, b in zip(*np.nonzero((together == 0) & (expected >= MIN_EXPECTED)))]
+        return cls(pairs)
 
     def violations(self, transformer: DataTransformer, matrix: np.ndarray) -> np.ndarray:
         """True for each row of an activated (one-hot) matrix that holds an impossible pair."""
@@ -91,10 +93,6 @@ class ImpossiblePairs:
         partners[first, second] = 1.0
         # A row's levels times their partners: memory of rows x levels, however many pairs there are.
         return ((onehot @ partners) * onehot).sum(axis=1) > 0
-
-
-def _discrete(transformer: DataTransformer) -> list[DiscreteColumn]:
-    return [c for c, _, _ in transformer.blocks() if isinstance(c, DiscreteColumn)]
 
 
 def _level_positions(transformer: DataTransformer) -> np.ndarray:
