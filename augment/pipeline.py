@@ -75,11 +75,17 @@ def fit_tabular(prepared: Prepared, seed: int, profile: str = "quick", epochs: i
         return run
     run.invalidate_stages(("synthesize",))  # rows of the old generator
     gan.save(run.file(TABULAR_DIR))
+    for rule in gan.determined:
+        tqdm.write(f"tabular: {rule.column} follows from {rule.source} on every train row: looked up, not generated")
+    if gan.impossible.pairs:
+        tqdm.write(f"tabular: {len(gan.impossible.pairs)} level pairs no train row shows are kept out of sampled rows")
     outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
     best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
     run.record_stage("tabular", inputs, outputs, started, config=asdict(config), seed=seed,
                      epochs_trained=len(gan.history), best_epoch=gan.best_epoch,
-                     validation_quality=best.get("validation_quality"), processes=world.size)
+                     validation_quality=best.get("validation_quality"), processes=world.size,
+                     determined={rule.column: rule.source for rule in gan.determined},
+                     impossible_pairs=len(gan.impossible.pairs))
     world.barrier()
     return run
 
