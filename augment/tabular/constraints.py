@@ -55,9 +55,9 @@ def determined_columns(train: pd.DataFrame, sources: list[str], candidates: list
             if column == source or column in taken or values.isna().any() or values.nunique() < 2 \
                     or pd.api.types.is_datetime64_any_dtype(values):
                 continue
-            if (values.groupby(keys).nunique() == 1).all():
-                first = values.groupby(keys).first()
-                found.append(Determined(column, source, {k: json_value(v) for k, v in first.items()}))
+            by_level = values.groupby(keys)
+            if (by_level.nunique() == 1).all():
+                found.append(Determined(column, source, {k: json_value(v) for k, v in by_level.first().items()}))
                 taken.update((column, source))
     return found
 
@@ -66,37 +66,31 @@ def determined_columns(train: pd.DataFrame, sources: list[str], candidates: list
 class ImpossiblePairs:
     """Pairs of discrete levels no train row shows although independence predicts many; `violations`
     marks generated rows that hold one."""
-    pairs: list[tuple[int, int]] = field(default_factory=list)  # positions among the discrete one-hot columns
+    pairs: list[tuple[int, int]] = field(default_factory=list)  # the two levels' columns in the encoded matrix
 
     @classmethod
     def fit(cls, transformer: DataTransformer, matrix: np.ndarray) -> ImpossiblePairs:
         """From the encoded train rows (`transformer.transform`)."""
-        columns = [(c.levels, start) for c, start, _ in transformer.blocks() if isinstance(c, DiscreteColumn)]
-        codes = [matrix[:, start : start + width].argmax(axis=1) for width, start in columns]
-        offsets = np.cumsum([0] + [width for width, _ in columns])  # each column's first level among all levels
+        columns = [(start, width) for c, start, width in transformer.blocks() if isinstance(c, DiscreteColumn)]
+        codes = [matrix[:, start : start + width].argmax(axis=1) for start, width in columns]
         pairs = []
         for i, j in itertools.combinations(range(len(columns)), 2):  # co-occurrence counts, column pair by pair
-            width_i, width_j = columns[i][0], columns[j][0]
+            (start_i, width_i), (start_j, width_j) = columns[i], columns[j]
             together = np.bincount(codes[i] * width_j + codes[j], minlength=width_i * width_j).reshape(width_i, width_j)
             expected = np.outer(together.sum(axis=1), together.sum(axis=0)) / len(matrix)
-            pairs += [(int(offsets[i] + a), int(offsets[j] + b))
+            pairs += [(int(start_i + a), int(start_j + b))
                       for a, b in zip(*np.nonzero((together == 0) & (expected >= MIN_EXPECTED)))]
         return cls(pairs)
 
-    def violations(self, transformer: DataTransformer, matrix: np.ndarray) -> np.ndarray:
-        """True for each row of an activated (one-hot) matrix that holds an impossible pair."""
+    def violations(self, matrix: np.ndarray) -> np.ndarray:
+        """True for each row of an activated (one-hot) encoded matrix that holds an impossible pair."""
         if not self.pairs:
             return np.zeros(len(matrix), dtype=bool)
-        onehot = (matrix[:, _level_positions(transformer)] > 0.5).astype(np.float32)
-        first, second = np.array(self.pairs).T
-        partners = np.zeros((onehot.shape[1], onehot.shape[1]), dtype=np.float32)  # level -> its impossible partners
-        partners[first, second] = 1.0
+        levels, index = np.unique(np.ravel(self.pairs), return_inverse=True)  # only the levels some pair names
+        index = index.reshape(-1, 2)
+        onehot = (matrix[:, levels] > 0.5).astype(np.float32)
+        partners = np.zeros((len(levels), len(levels)), dtype=np.float32)  # level -> its impossible partners
+        partners[index[:, 0], index[:, 1]] = 1.0
         # A row's levels times their partners: memory of rows x levels, however many pairs there are.
         return ((onehot @ partners) * onehot).sum(axis=1) > 0
-
-
-def _level_positions(transformer: DataTransformer) -> np.ndarray:
-    """Where each discrete level's one-hot entry sits in the encoded matrix."""
-    return np.array([start + i for column, start, width in transformer.blocks()
-                     if isinstance(column, DiscreteColumn) for i in range(width)], dtype=np.int64)
 

@@ -315,7 +315,7 @@ class TabularGAN:
 
         out = drawn(conditions)
         for _ in range(MAX_REDRAWS):
-            again = self.impossible.violations(self.transformer, out)
+            again = self.impossible.violations(out)
             if not again.any():
                 break
             out[again] = drawn(conditions[again])
