@@ -37,8 +37,8 @@ bench: install
 	$(PY) bench/tabular_suite.py
 	$(PY) bench/qa_side_by_side.py
 	$(PY) bench/text_lm.py
-	$(PY) bench/rating_reading.py
 	$(PY) bench/filter_ablation.py
+	$(PY) bench/rating_reading.py
 	$(PY) bench/memory.py --steps 24
 	$(PY) bench/matched_data.py
 	$(PY) bench/scale.py

@@ -8,9 +8,10 @@ true one, and the mean log-likelihood gap (nats) between the true and the mirror
 
 Compared: the untuned model with the bare prompt (`Rating: 2` among the other
 fields), the untuned model with today's prompt (`Rating: 2 out of 5 (negative)` on its own line),
-and a fitted adapter with its own template (default: the one `bench/text_lm.py` fits).
+and a fitted adapter with its own template (default: the quick profile's, which the whole job of
+`bench/filter_ablation.py` fits; run that first).
 
-    python bench/rating_reading.py [--adapter runs/bench-text/adapter-fit/adapter]
+    python bench/rating_reading.py [--adapter runs/ablation/models/text/adapter]
 """
 
 from __future__ import annotations
@@ -58,10 +59,14 @@ def reading(model, tokenizer, template: PromptTemplate, rows, target: str) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", default="runs/bench-text/adapter-fit/adapter", help="a fitted adapter folder")
+    parser.add_argument("--adapter", default="runs/ablation/models/text/adapter",
+                        help="a fitted adapter folder (default: the quick profile's, from bench/filter_ablation.py)")
     parser.add_argument("--per-rating", type=int, default=16, help="validation rows per rating")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not (Path(args.adapter) / "template.json").is_file():
+        parser.error(f"--adapter {args.adapter}: no fitted adapter there; run `python bench/filter_ablation.py` "
+                     "first, or pass an adapter folder (RUN/models/text/adapter)")
     torch.manual_seed(args.seed)
     _, schema, clean, _ = load_and_detect("womens-clothing", SchemaOverrides())
     validation = clean.loc[split_rows(clean, schema.target, args.seed)["validation"]]
@@ -75,12 +80,11 @@ def main() -> None:
     results = {"untuned, bare prompt (`Rating: 2` among the fields)": reading(base, tokenizer, bare, rows, target),
                "untuned, today's prompt (`Rating: 2 out of 5 (negative)`)": reading(base, tokenizer, today, rows,
                                                                                      target)}
-    if Path(args.adapter).is_dir():
-        from peft import PeftModel
+    from peft import PeftModel
 
-        tuned = PeftModel.from_pretrained(load_lm()[0], args.adapter).merge_and_unload().eval()
-        template = PromptTemplate.from_dict(read_json(Path(args.adapter) / "template.json"))
-        results[f"adapter {args.adapter}, its template"] = reading(tuned, tokenizer, template, rows, target)
+    tuned = PeftModel.from_pretrained(load_lm()[0], args.adapter).merge_and_unload().eval()
+    template = PromptTemplate.from_dict(read_json(Path(args.adapter) / "template.json"))
+    results[f"adapter {args.adapter}, its template"] = reading(tuned, tokenizer, template, rows, target)
     command = "python bench/rating_reading.py " + " ".join(sys.argv[1:])
     lines = ["# Does the text model read the rating? (womens-clothing validation rows)", "",
              f"Command: `{command}`. {len(rows)} real validation rows, {args.per_rating} per rating.", "",

@@ -4,8 +4,9 @@ Fitting: LoRA steps at batch 8, rows padded to 160 tokens in float32 (the plain 
 under bfloat16 autocast, and ours (bucketed by length, bfloat16 autocast); completion tokens per
 second. Generation: rows a minute (and completion tokens a second) for the conditioning fields of
 real validation rows: transformers' generate, our decode loop in float32, bfloat16, bfloat16 with
-classifier-free guidance (the default), the default with the earlier repetition penalty (1.15),
-int8 dynamic quantization; each path's validation perplexity, rating consistency (Spearman of a
+classifier-free guidance (the default), the default at batch 128, the default with a heavier
+repetition penalty (1.15), int8 dynamic quantization; each path's peak memory, validation
+perplexity, rating consistency (Spearman of a
 TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of distinct word pairs,
 word reuse and loops side by side with the real validation text's. 20 generated rows
 with their fields go to reports/text_lm/samples.md.
@@ -28,14 +29,16 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from augment.memory import return_freed_memory
 from augment.prepared import load_and_detect
-from augment.runs import RunDir, package_versions, read_json, write_json, write_text
+from augment.runs import RunDir, package_versions, peak_memory_mb, read_json, write_json, write_text
 from augment.schema import SchemaOverrides
 from augment.split import load_split, split_rows
 from augment.text.gates import RatingModel, joined_text
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import TextConfig, build_examples, fit_text, perplexity
 from augment.text.prompts import PromptTemplate
+from augment.threads import configure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
 from bench.reporting import write_report
@@ -53,6 +56,8 @@ def main() -> None:
     parser.add_argument("--from-run", metavar="RUN", help="generate with the adapter a pipeline run on womens-clothing "
                         "fitted (RUN/models/text/adapter, e.g. from --profile full) instead of fitting one here")
     args = parser.parse_args()
+    configure(None)  # the threads and memory settings `python -m augment` runs with
+    return_freed_memory()
 
     _, schema, clean, _ = load_and_detect("womens-clothing", SchemaOverrides())
     split = split_rows(clean, schema.target, args.seed)
@@ -140,10 +145,12 @@ def time_generation(adapter: Path, rows, validation, judge, target: str, templat
               {"precision": "float32", "batch_size": 32, "guidance": 1.0}),
              ("ours: early-exit decode, bfloat16, batch 64", False, {"guidance": 1.0}),
              (f"{guided} (default)", False, {}),
-             ("the default with repetition penalty 1.15 (the earlier default)", False, {"repetition_penalty": 1.15}),
+             ("the default at batch 128", False, {"batch_size": 128}),
+             ("the default with a heavier repetition penalty (1.15)", False, {"repetition_penalty": 1.15}),
              ("ours: early-exit decode, int8 dynamic, batch 64", False, {"precision": "int8", "guidance": 1.0}))
     for name, plain, overrides in paths:
         config = GenerationConfig(**overrides)
+        peak_memory_mb(reset=True)
         model = TextModel.load(adapter, config.precision)
         examples = examples or build_examples(model.tokenizer, model.template, validation.head(64), 192)
         real_tokens = real_tokens or mean_completion_tokens(model, validation)
@@ -151,10 +158,12 @@ def time_generation(adapter: Path, rows, validation, judge, target: str, templat
         written, completions = plain_generate(model, rows, config, seed) if plain else \
             generate_text(model, rows, config, seed)
         seconds = time.perf_counter() - started
+        peak = peak_memory_mb()
         texts = joined_text(written, template.text_columns)
         tokens = sum(len(ids) for ids in model.tokenizer(completions, add_special_tokens=False)["input_ids"])
         generation[name] = {
             "rows_per_minute": round(len(rows) / seconds * 60, 1),
+            "peak_rss_mb": peak,
             "completion_tokens_per_second": round(tokens / seconds, 1),
             "rows_per_minute_at_real_length": round(tokens / seconds * 60 / real_tokens, 1),
             "validation_perplexity": round(perplexity(model.model, examples, model.tokenizer.pad_token_id), 3),
@@ -252,20 +261,21 @@ def markdown(summary: dict) -> str:
         "",
         "## Generation",
         "",
-        ("| path | rows / minute | tokens / s | rows / minute at the real length | validation perplexity | "
-        "rating consistency (Spearman) | mean words | distinct word pairs | distinct words per text (median) | "
-        "texts repeating 4 words |"),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {k} | {v['rows_per_minute']} | {v['completion_tokens_per_second']} | "
+        ("| path | rows / minute | peak RSS (MB) | tokens / s | rows / minute at the real length | "
+        "validation perplexity | rating consistency (Spearman) | mean words | distinct word pairs | "
+        "distinct words per text (median) | texts repeating 4 words |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[f"| {k} | {v['rows_per_minute']} | {v.get('peak_rss_mb')} | {v['completion_tokens_per_second']} | "
           f"{v['rows_per_minute_at_real_length']} | {v['validation_perplexity']} | {v['rating_consistency']} | "
           f"{v['mean_words']} | {v['distinct_word_pairs']} | {v['distinct_words_median']} | {v['repeated_4grams']} |"
           for k, v in summary["generation"].items()],
-        (f"| real validation text | | | | | {real} | {text['mean_words']} | {text['distinct_word_pairs']} | "
+        (f"| real validation text | | | | | | {real} | {text['mean_words']} | {text['distinct_word_pairs']} | "
         f"{text['distinct_words_median']} | {text['repeated_4grams']} |"),
         "",
         (f"{summary['rows']} rows, their fields from real validation rows. Rows / minute at the real length: "
         f"completion tokens per second over the real mean of {text['mean_completion_tokens']} tokens per row "
-        "(compare the mean words with the real text's). Rating consistency: Spearman correlation between "
+        "(compare the mean words with the real text's). Peak RSS: the process's peak resident memory while the "
+        "path's model loaded and wrote (its perplexity pass excluded). Rating consistency: Spearman correlation between "
         "the rating a TF-IDF+ridge model (fit on real train text) reads from the text and the rating the row was "
         "conditioned on; higher is better. Distinct word pairs: distinct word bigrams over all bigrams. "
         "Distinct words per text: the share of a text's words that are distinct (real reviews reuse a quarter "

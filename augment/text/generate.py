@@ -5,7 +5,7 @@ cache: a row that has ended its text leaves the batch at once (its cache rows ar
 batch costs what its texts cost rather than the longest text times the batch size. No row runs past
 a limit taken from the real length distribution. Sampling uses temperature and top-p with a light
 repetition penalty (the un-tuned model loops: "I love my best friend. I love my best friend. ...").
-A heavy one (1.15, the earlier default) wrote texts that hardly reuse a word (a median 94% of a text's
+A heavy one (1.15) wrote texts that hardly reuse a word (a median 94% of a text's
 words distinct, real reviews 76%), which the quality filter's discriminator told from real text on
 that alone; at 1.05 the texts reuse words as real ones do and loop as rarely (reports/text_lm/).
 Which text columns a row leaves empty is drawn at the real rates and kept (`augment.text.columns`).
