@@ -35,6 +35,7 @@ from augment.runs import (
 )
 from augment.schema import Schema, SchemaOverrides, detect_schema
 from augment.split import limit_split, load_split, save_split, split_rows
+from augment.threads import follow_run
 
 if TYPE_CHECKING:
     from augment.distributed import World
@@ -93,6 +94,8 @@ def prepare(data: str | Path, out: str | Path, config: PrepareConfig, world: Wor
 
 def _prepare(data: str | Path, out: str | Path, config: PrepareConfig, stages: tuple[str, ...]) -> Prepared | None:
     """The prepared run when this call prepared it; None when the run was already current."""
+    import torch
+
     run = RunDir(out)
     source = resolve_source(data)
     source_hash = file_hash(source)
@@ -121,7 +124,7 @@ def _prepare(data: str | Path, out: str | Path, config: PrepareConfig, stages: t
     write_json(run.file("preprocess.json"), preprocessor.to_dict())
     outputs.append("preprocess.json")
     run.update_manifest(data={"source": str(data), "path": str(source.resolve()), "sha256": source_hash,
-                              "rows": len(df)})
+                              "rows": len(df)}, threads=torch.get_num_threads())  # see threads.follow_run
     run.record_stage("prepare", inputs, outputs, started, config=asdict(config), rows=report.to_dict(),
                      split_sizes={name: len(ids) for name, ids in split.items()})
     return Prepared(run, df, schema, split, clean, preprocessor)
@@ -164,6 +167,9 @@ class Prepared:
         if file_hash(path) != data["sha256"]:
             raise UserError(f"{path}: changed since {run.path} was prepared from it; restore it, or prepare the run "
                             f"again (`python -m augment fit {path} --out {run.path}`), which refits every stage")
+        if follow_run(manifest.get("threads")):
+            tqdm.write(f"threads: {manifest['threads']}, as {run.path} was prepared with, so its rows do not depend "
+                       "on the load (--threads N to choose)")
         raw = read_table(path)
         schema = Schema.load(run.file("schema.json"))
         clean, _ = clean_rows(raw, schema)

@@ -5,6 +5,10 @@ core busy, those threads wait on each other and a torch stage runs many times sl
 thread. `configure` sizes every pool to the cores free when the command starts (measured from
 /proc/stat over a moment, shared out among torchrun's processes on this machine), or to what the
 user asks with `--threads N` or AUGMENT_THREADS.
+
+torch's sums round differently on another number of threads, so a run keeps the count it was
+prepared with: `follow_run` sets it again for every later command on that run (resume, sample,
+filter) unless the user chose one, so a resumed run writes what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from augment.errors import UserError
 SAMPLE_SECONDS = 0.5  # how long the idle share of the cores is measured: 0.1 s caught a passing spike,
 # and a whole job then ran on one thread of an idle 2-core machine
 _LIMITS = None  # threadpoolctl's limits, kept alive so they stay applied
+_MEASURED = False  # True when `configure` sized the pools from the free cores, not from the user's choice
 
 
 def available_cores() -> int:
@@ -52,7 +57,7 @@ def configure(requested: int | None = None) -> int:
 
     `requested` (the --threads flag) wins, then AUGMENT_THREADS, then the free cores shared among
     this machine's torchrun processes (LOCAL_WORLD_SIZE)."""
-    global _LIMITS
+    global _MEASURED
     if requested is None and os.environ.get("AUGMENT_THREADS"):
         try:
             requested = int(os.environ["AUGMENT_THREADS"])
@@ -62,9 +67,28 @@ def configure(requested: int | None = None) -> int:
         raise UserError(f"--threads {requested}: must be at least 1")
     processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     threads = requested or max(1, free_cores() // processes)
+    _MEASURED = requested is None
+    _apply(threads)
+    return threads
+
+
+def follow_run(recorded: int | None) -> int | None:
+    """The thread count a run's later commands compute with: `recorded` (the run's, from its
+    manifest) when `configure` measured the free cores, so the run's numbers do not depend on the
+    load; the user's choice, or the notebook's own torch setting, otherwise. Returns the count now
+    in use where this set it, else None."""
+    import torch
+
+    if not _MEASURED or recorded is None or recorded == torch.get_num_threads():
+        return None
+    _apply(recorded)
+    return recorded
+
+
+def _apply(threads: int) -> None:
+    global _LIMITS
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     _LIMITS = threadpool_limits(limits=threads)
-    return threads

@@ -17,8 +17,8 @@ from augment.runs import RunDir, staging_folder, write_json
 from augment.split import load_split
 from augment.text.generate import GenerationConfig
 
-# --threads fixed: the default follows the cores free at start, and torch's sums over another number of
-# threads round differently, so a run resumed on a busier machine would write other rows.
+# --threads fixed: the uninterrupted and the resumed run are two runs, each would otherwise take the cores
+# free when it starts, and torch's sums over another number of threads round differently.
 RUN_ARGS = ["--epochs", "2", "--text-steps", "3", "--rows", "30", "--seed", "1", "--role", "review=text", "--filter", "none",
             "--threads", "2"]
 

@@ -36,3 +36,22 @@ def test_torchrun_processes_share_the_free_cores(monkeypatch, restore_threads):
     monkeypatch.delenv("AUGMENT_THREADS", raising=False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "64")
     assert threads.configure() == 1
+
+
+def test_a_run_keeps_the_thread_count_it_was_prepared_with(tmp_path, review_csv, monkeypatch, restore_threads):
+    from augment.prepared import PrepareConfig, Prepared, prepare
+    from augment.runs import RunDir
+
+    monkeypatch.delenv("AUGMENT_THREADS", raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda seconds=0: 1)  # prepared on a busy machine
+    threads.configure()
+    prepare(review_csv, tmp_path / "run", PrepareConfig())
+    assert RunDir(tmp_path / "run").manifest()["threads"] == 1
+
+    monkeypatch.setattr(threads, "free_cores", lambda seconds=0: 2)  # resumed on an idle one
+    assert threads.configure() == 2
+    Prepared.load(tmp_path / "run")
+    assert torch.get_num_threads() == 1
+    threads.configure(2)  # the user's choice wins over the run's
+    Prepared.load(tmp_path / "run")
+    assert torch.get_num_threads() == 2
