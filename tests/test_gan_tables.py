@@ -1,11 +1,14 @@
 """The tabular GAN on tables of other shapes: many entities, a column of many levels, a class target."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from augment.rows import clean_rows
 from augment.schema import SchemaOverrides, detect_schema
+from augment.tabular.modes import MODE_COLUMN
 from augment.tabular.synthesizer import GANConfig, TabularGAN
 from tests.conftest import make_behavior_table
 
@@ -71,11 +74,20 @@ def test_a_binary_target_round_trips_through_fit_condition_and_balance():
     assert balanced.dtype == np.int64 and abs(balanced.mean() - 0.5) < 0.05
 
 
-def test_an_all_numeric_table_fits_and_samples():
+def test_an_all_numeric_table_fits_and_samples(tmp_path):
     rng = np.random.default_rng(2)
     x = rng.normal(size=800)
     df = pd.DataFrame({"income": np.exp(x) * 1000, "age": rng.integers(18, 80, 800), "value": 2 * x + rng.normal(size=800)})
     gan, _ = fit(df, SchemaOverrides(target="value"))
-    assert gan.plan.discrete == [] and gan.sampler.width == 0
+    # No discrete column but the hidden one of the numbers' regions: one per 50 of the 500 train rows.
+    assert gan.plan.discrete == [] and [c.name for c in gan.sampler.columns] == [MODE_COLUMN]
+    assert gan.sampler.width == len(gan.modes.centers) == 10
     rows = gan.sample(300, seed=1)
     assert list(rows.columns) == list(df.columns) and rows.notna().all().all()
+    gan.save(tmp_path)
+    again = TabularGAN.load(tmp_path)
+    assert again.modes == gan.modes
+    pd.testing.assert_frame_equal(again.sample(300, seed=1), rows)
+    plain, _ = fit(df, SchemaOverrides(target="value"), replace(TINY, modes=0))
+    assert plain.modes is None and plain.sampler.width == 0
+    assert list(plain.sample(50, seed=1).columns) == list(df.columns)

@@ -6,7 +6,8 @@ drawn as a real key through its entity (see entities.py); text is left to the te
 Training keeps the generator of the epoch with the best validation quality (SDMetrics
 shapes and pair trends against the real validation split), and stops early when it stalls.
 Rules every train row keeps (a column another determines, level pairs that never occur) hold in
-every sampled row (see constraints.py).
+every sampled row (see constraints.py). The networks also model each row's region of the numbers'
+joint, a hidden discrete column (see modes.py).
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
 gradients are averaged across processes before each step, so the networks stay identical on all
@@ -34,6 +35,7 @@ from augment.schema import Schema
 from augment.tabular.constraints import Determined, ImpossiblePairs, determined_columns
 from augment.tabular.entities import KeyDrawer
 from augment.tabular.model import Critic, Generator, activate, condition_loss
+from augment.tabular.modes import MODE_COLUMN, Modes
 from augment.tabular.sampler import ConditionSampler
 from augment.tabular.transformer import DataTransformer
 
@@ -63,6 +65,7 @@ class GANConfig:
     max_levels: int = 50  # one-hot width of a discrete column at most; rarer levels share an "other" level
     calibrate: bool = True  # after the fit, match each column's marginal to train (DataTransformer.calibrate)
     rules: bool = True  # hold the rules every train row keeps: determined columns, impossible pairs (constraints.py)
+    modes: int = 20  # k-means regions of the continuous columns' joint, one more discrete column (modes.py); 0: none
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -200,12 +203,20 @@ class TabularGAN:
                 c for c in self.plan.continuous + self.plan.discrete if c != schema.target and not schema.entity_of(c)])
         self.plan.determine(self.determined)
         if init_from is not None:
+            self.modes = copy.deepcopy(init_from.modes)  # its encoding has (or lacks) their column
+        else:
+            self.modes = Modes.fit(train, self.plan.continuous, min(cfg.modes, cfg.max_levels), self.seed)
+        discrete = self.plan.discrete
+        if self.modes is not None:
+            train = train.assign(**{MODE_COLUMN: self.modes.label(train)})
+            discrete = [*discrete, MODE_COLUMN]
+        if init_from is not None:
             if init_from.plan.continuous != self.plan.continuous or init_from.plan.discrete != self.plan.discrete:
                 raise UserError("--init-from: the earlier run's tabular model has other columns; fit from scratch")
             self.transformer = copy.deepcopy(init_from.transformer)  # calibrated again for this fit
             self.transformer.calibrate(None)
         else:
-            self.transformer = DataTransformer().fit(train, self.plan.continuous, self.plan.discrete, cfg.max_levels)
+            self.transformer = DataTransformer().fit(train, self.plan.continuous, discrete, cfg.max_levels)
         self.key_drawers = [
             KeyDrawer.fit(train, key, [a for a in attributes if a not in self.plan.carried],
                           [a for a in attributes if a in self.plan.continuous],
@@ -363,6 +374,7 @@ class TabularGAN:
             "key_drawers": [d.to_dict() for d in self.key_drawers],
             "determined": [asdict(rule) for rule in self.determined],
             "impossible_pairs": self.impossible.pairs,
+            "modes": asdict(self.modes) if self.modes else None,
             "best_epoch": self.best_epoch,
             "history": self.history,
         })
@@ -378,6 +390,7 @@ class TabularGAN:
         gan.key_drawers = [KeyDrawer(**d) for d in meta["key_drawers"]]
         gan.determined = [Determined(**rule) for rule in meta.get("determined", [])]
         gan.impossible = ImpossiblePairs([tuple(pair) for pair in meta.get("impossible_pairs", [])])
+        gan.modes = Modes(**meta["modes"]) if meta.get("modes") else None
         gan.sampler = ConditionSampler(gan.transformer)
         gan.best_epoch, gan.history = meta["best_epoch"], meta["history"]
         cfg = gan.config

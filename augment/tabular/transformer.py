@@ -289,7 +289,7 @@ def json_value(value):
 
 def _fit_continuous(values: pd.Series) -> ContinuousColumn:
     is_datetime = pd.api.types.is_datetime64_any_dtype(values)
-    numbers = _to_numbers(values)
+    numbers = to_numbers(values)
     present = numbers[~np.isnan(numbers)]
     knots = int(np.clip(len(present) // ROWS_PER_KNOT, 1, MAX_KNOTS))
     return ContinuousColumn(
@@ -301,14 +301,14 @@ def _fit_continuous(values: pd.Series) -> ContinuousColumn:
     )
 
 
-def _to_numbers(values: pd.Series) -> np.ndarray:
+def to_numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("int64").where(values.notna()).to_numpy(dtype=float) / 1e9
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def _encode_continuous(column: ContinuousColumn, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
-    x = _to_numbers(values)
+    x = to_numbers(values)
     missing = np.isnan(x)
     blocks = [column.scores(np.where(missing, column.quantiles[len(column.quantiles) // 2], x), rng)[:, None]]
     if column.nullable:
