@@ -35,6 +35,7 @@ bench: install
 	$(PY) -m pip uninstall --quiet -y torchvision torchaudio
 	$(PY) bench/tabular_gan.py
 	$(PY) bench/tabular_suite.py
+	$(PY) bench/tabular_suite.py --epochs 60 --timeout 900 --generators ours ours-without-modes --name tabular_modes
 	$(PY) bench/qa_side_by_side.py
 	$(PY) bench/text_lm.py
 	$(PY) bench/filter_ablation.py

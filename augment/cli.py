@@ -84,12 +84,19 @@ def settle(parser: argparse.ArgumentParser, args: argparse.Namespace, section: s
     and freed memory returned to the system (see augment/memory.py)."""
     args = apply_config(parser, args, section)
     if hasattr(args, "threads"):
-        from augment.memory import return_freed_memory
-        from augment.threads import configure
-
-        configure(args.threads)
-        return_freed_memory()
+        settle_process(args.threads)
     return args
+
+
+def settle_process(threads: int | None) -> bool:
+    """What every computing command does before any torch work (benchmarks too, to measure the same):
+    thread pools sized (`--threads`, else the free cores) and freed memory returned to the system.
+    Returns whether glibc's mmap threshold is held (see augment/memory.py)."""
+    from augment.memory import return_freed_memory
+    from augment.threads import configure
+
+    configure(threads)
+    return return_freed_memory()
 
 
 def _config_value(action: argparse.Action, value, where: str):

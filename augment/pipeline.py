@@ -78,7 +78,9 @@ def fit_tabular(prepared: Prepared, seed: int, profile: str = "quick", epochs: i
     for rule in gan.determined:
         tqdm.write(f"tabular: {rule.column} follows from {rule.source} on every train row: looked up, not generated")
     if gan.impossible.pairs:
-        tqdm.write(f"tabular: {len(gan.impossible.pairs)} level pairs no train row shows are kept out of sampled rows")
+        among = "discrete columns and the numbers' regions" if gan.modes else "discrete columns"
+        tqdm.write(f"tabular: {len(gan.impossible.pairs)} level pairs of {among} that no train row shows are kept out "
+                   "of sampled rows")
     outputs = [f"{TABULAR_DIR}/{name}" for name in ("generator.safetensors", "critic.safetensors", "config.json")]
     best = next((h for h in gan.history if h["epoch"] == gan.best_epoch), {})
     run.record_stage("tabular", inputs, outputs, started, config=asdict(config), seed=seed,

@@ -54,17 +54,15 @@ VARIANTS = {
 
 def one_fit(steps: int, checkpointing: bool, loss_chunk: int | None) -> dict:
     """Prepare womens-clothing and fit the LoRA for `steps` in this process: its peak RSS and speed."""
-    from augment.memory import return_freed_memory
+    from augment.cli import settle_process
     from augment.pipeline import TEXT_PROFILES
     from augment.prepared import PrepareConfig, prepare
     from augment.runs import peak_memory_mb
     from augment.text import lora
     from augment.text.lora import TextConfig, fit_text
     from augment.text.prompts import PromptTemplate
-    from augment.threads import configure
 
-    configure(None)
-    held = return_freed_memory()
+    held = settle_process(None)
     if loss_chunk:  # None: the library's own chunk
         lora.LOSS_CHUNK = loss_chunk
     with tempfile.TemporaryDirectory() as folder:

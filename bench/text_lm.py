@@ -29,7 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from augment.memory import return_freed_memory
+from augment.cli import settle_process
 from augment.prepared import load_and_detect
 from augment.runs import RunDir, package_versions, peak_memory_mb, read_json, write_json, write_text
 from augment.schema import SchemaOverrides
@@ -38,7 +38,6 @@ from augment.text.gates import RatingModel, joined_text
 from augment.text.generate import GenerationConfig, TextModel, generate_text
 from augment.text.lora import TextConfig, build_examples, fit_text, perplexity
 from augment.text.prompts import PromptTemplate
-from augment.threads import configure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
 from bench.reporting import write_report
@@ -56,8 +55,7 @@ def main() -> None:
     parser.add_argument("--from-run", metavar="RUN", help="generate with the adapter a pipeline run on womens-clothing "
                         "fitted (RUN/models/text/adapter, e.g. from --profile full) instead of fitting one here")
     args = parser.parse_args()
-    configure(None)  # the threads and memory settings `python -m augment` runs with
-    return_freed_memory()
+    settle_process(None)  # the threads and memory settings `python -m augment` runs with
 
     _, schema, clean, _ = load_and_detect("womens-clothing", SchemaOverrides())
     split = split_rows(clean, schema.target, args.seed)

@@ -7,7 +7,7 @@ region over the continuous columns' normal scores; the label is one more discret
 networks (MODE_COLUMN), so training by sampling conditions on every region, the critic sees region
 and numbers together, and each region's numbers are a smaller blob to fit. CTGAN's mode-specific
 normalization finds modes per column; these are modes of the joint. Sampled rows drop the column.
-reports/tabular_suite compares the fit without them (ours-without-modes).
+reports/tabular_modes compares the fit with and without them (they need epochs to pay).
 """
 
 from __future__ import annotations
