@@ -26,8 +26,8 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-# Each script writes its folder in reports/ and the index reports/README.md (about an hour and a half
-# in all on 2 cores). bench/downstream.py needs a full run directory first; see reports/experiments/README.md.
+# Each script writes its folder in reports/ and the index reports/README.md (several hours in all on
+# 2 cores). bench/downstream.py needs a full run directory first; see reports/experiments/README.md.
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	# mostlyai-engine pulls CUDA builds of torchvision and torchaudio that break its import beside a CPU
@@ -37,8 +37,9 @@ bench: install
 	$(PY) bench/tabular_suite.py
 	$(PY) bench/tabular_suite.py --epochs 60 --timeout 900 --generators ours ours-without-modes --name tabular_modes
 	$(PY) bench/qa_side_by_side.py
-	$(PY) bench/text_lm.py
 	$(PY) bench/filter_ablation.py
+	# These two read the quick profile's text adapter from filter_ablation's whole-job run.
+	$(PY) bench/text_lm.py --from-run runs/ablation --rows 256
 	$(PY) bench/rating_reading.py
 	$(PY) bench/memory.py --steps 24
 	$(PY) bench/matched_data.py
