@@ -72,17 +72,16 @@ def configure(requested: int | None = None) -> int:
     return threads
 
 
-def follow_run(recorded: int | None) -> int | None:
-    """The thread count a run's later commands compute with: `recorded` (the run's, from its
-    manifest) when `configure` measured the free cores, so the run's numbers do not depend on the
-    load; the user's choice, or the notebook's own torch setting, otherwise. Returns the count now
-    in use where this set it, else None."""
+def follow_run(recorded: int | None) -> bool:
+    """Compute with `recorded` threads (the run's, from its manifest) when `configure` measured the
+    free cores, so the run's numbers do not depend on the load; the user's choice, or a notebook's
+    own torch setting, stays otherwise. True when this changed the count."""
     import torch
 
     if not _MEASURED or recorded is None or recorded == torch.get_num_threads():
-        return None
+        return False
     _apply(recorded)
-    return recorded
+    return True
 
 
 def _apply(threads: int) -> None:

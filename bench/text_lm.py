@@ -263,7 +263,7 @@ def markdown(summary: dict) -> str:
         "validation perplexity | rating consistency (Spearman) | mean words | distinct word pairs | "
         "distinct words per text (median) | texts repeating 4 words |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {k} | {v['rows_per_minute']} | {v.get('peak_rss_mb')} | {v['completion_tokens_per_second']} | "
+        *[f"| {k} | {v['rows_per_minute']} | {v['peak_rss_mb']} | {v['completion_tokens_per_second']} | "
           f"{v['rows_per_minute_at_real_length']} | {v['validation_perplexity']} | {v['rating_consistency']} | "
           f"{v['mean_words']} | {v['distinct_word_pairs']} | {v['distinct_words_median']} | {v['repeated_4grams']} |"
           for k, v in summary["generation"].items()],

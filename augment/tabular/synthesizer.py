@@ -202,10 +202,9 @@ class TabularGAN:
             self.determined = determined_columns(train, self.plan.discrete, [
                 c for c in self.plan.continuous + self.plan.discrete if c != schema.target and not schema.entity_of(c)])
         self.plan.determine(self.determined)
-        if init_from is not None:
-            self.modes = copy.deepcopy(init_from.modes)  # its encoding has (or lacks) their column
-        else:
-            self.modes = Modes.fit(train, self.plan.continuous, min(cfg.modes, cfg.max_levels), self.seed)
+        # An earlier model's encoding has (or lacks) the regions' column: keep its regions.
+        self.modes = copy.deepcopy(init_from.modes) if init_from is not None else \
+            Modes.fit(train, self.plan.continuous, min(cfg.modes, cfg.max_levels), self.seed)
         discrete = self.plan.discrete
         if self.modes is not None:
             train = train.assign(**{MODE_COLUMN: self.modes.label(train)})
