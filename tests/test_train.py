@@ -4,6 +4,8 @@ and a tiny run of each learner option."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from augment.cli import run_cli
 from augment.errors import UserError
@@ -331,3 +333,39 @@ def test_class_scores_for_a_0_1_target():
     assert scores["auc"] == 1.0 and scores["f1"] == 1.0 and scores["log_loss"] < 0.5
     flipped = class_scores(1 - np.array([0.1, 0.2, 0.9, 0.7, 0.3, 0.6]), actual)
     assert flipped["auc"] == 0.0 and flipped["f1"] == 0.0 and flipped["log_loss"] > 1.0
+
+
+def test_macro_mae_gets_its_own_verdict_against_every_control():
+    # synthetic rows that help the rare ratings: RMSE worse, macro MAE lower in every seed
+    rmse = {"real": [1.0] * 5, "augmented": [1.05] * 5, "repeated": [1.0] * 5, "eda": [1.0] * 5, "rebalanced": [1.1] * 5}
+    macro = {"real": [1.5, 1.52, 1.48, 1.51, 1.49], "augmented": [1.2, 1.23, 1.18, 1.21, 1.2], "repeated": [1.5] * 5,
+             "eda": [1.5] * 5, "rebalanced": [1.25, 1.2, 1.3, 1.19, 1.22]}
+
+    def summary_with(rebalanced):
+        rows = [{"size": 500, "ratio": 1.0, "arm": arm, "seed": s, "train_rows": 1000, "rmse": r, "mae": r,
+                 "macro_mae": m} for arm in rmse for s, (r, m) in enumerate(zip(rmse[arm], rebalanced if arm ==
+                                                                               "rebalanced" else macro[arm]))]
+        return summarize(pd.DataFrame(rows))
+
+    summary = summary_with(macro["rebalanced"])
+    augmented = summary[0]["arms"]["augmented"]
+    assert augmented["verdict"] == "harm"
+    # oversampling the real rows' rare ratings does about as well: no gain beyond that control
+    assert augmented["by_macro_mae"]["verdict"] == "gain over real only, not significantly beyond rebalanced"
+    assert augmented["by_macro_mae"]["vs_real"]["improvement"] == pytest.approx(0.296)
+    assert any(line.startswith("    augmented by macro MAE: improvement +0.296") for line in verdict_lines(summary))
+    assert summary_with([1.4] * 5)[0]["arms"]["augmented"]["by_macro_mae"]["verdict"] == "gain"
+
+
+@given(counts=st.lists(st.integers(1, 60), min_size=2, max_size=5), seed=st.integers(0, 1000))
+@settings(max_examples=25, deadline=None)
+def test_the_rebalanced_control_adds_real_rows_with_every_rating_equally_likely(counts, seed):
+    ratings = np.repeat(np.arange(1.0, len(counts) + 1), counts)
+    real = pd.DataFrame({"text": [f"review {i}" for i in range(len(ratings))], "y": ratings})
+    table = experiment._rebalanced(real, 6000, seed)
+    assert len(table) == len(real) + 6000 and table.iloc[: len(real)].equals(real)
+    assert set(table["text"]) == set(real["text"])  # real rows only, none altered
+    shares = table.iloc[len(real):]["y"].value_counts(normalize=True)
+    assert len(shares) == len(counts) and np.allclose(shares, 1 / len(counts), atol=0.04)
+    continuous = pd.DataFrame({"text": [f"r{i}" for i in range(30)], "y": np.linspace(0, 1, 30)})
+    assert experiment._rebalanced(continuous, 10, seed) is None  # no classes to balance

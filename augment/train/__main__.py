@@ -52,7 +52,8 @@ def build_parser() -> Parser:
                         "model's prediction for its text (self-training). 'ensemble-labelled': the same, labelled by "
                         "the mean of 5 learners fit on resamples of the real rows (soft targets). 'curated': the real "
                         "rows + synthetic rows drawn from those that ensemble reads near their label and agrees about "
-                        "(CLLM-style curation)")
+                        "(CLLM-style curation). 'rebalanced': a control for rating-balanced synthetic rows, the real "
+                        "rows + as many more drawn from them with every rating equally likely")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", metavar="NAME", help="encoder: a local folder or hub id (default MiniLM)")

@@ -17,12 +17,17 @@ For each real-data size, seed and synthetic:real ratio, one learner is fit on ea
 - synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
 - more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
 - repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
-- eda: the real rows + ratio x size EDA-style copies of them (a cheap classic augmentation).
+- eda: the real rows + ratio x size EDA-style copies of them (a cheap classic augmentation);
+- rebalanced (on request): the real rows + ratio x size more of them drawn so that every rating is
+  equally likely (class-balanced oversampling): what evening out the ratings costs with real rows
+  alone, the control that rating-balanced synthetic rows must beat.
 
 Validation (early stopping, model choice) and test (every metric) are real rows only; synthetic
 rows never enter them. Augmentation counts as a gain only if it beats the real baseline with a 95%
-CI above zero across seeds and also beats both controls, each with its paired 95% CI above zero
+CI above zero across seeds and also beats every control that ran, each with its paired 95% CI above zero
 (ahead of a control only on average, it is a gain over real only, not beyond that control).
+The same comparisons and verdict are made on the macro MAE (each rating's test rows weigh the same),
+where a gain for the rare ratings shows even when the common ones hide it from the RMSE.
 """
 
 from __future__ import annotations
@@ -46,12 +51,14 @@ from augment.train.learners import FineTuneConfig, make_learner, rmse
 from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 
 ARMS = ("real", "augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "synthetic",
-        "more real", "repeated", "eda")
+        "more real", "repeated", "eda", "rebalanced")
 # the arms that add synthetic rows to the real ones
 AUGMENTING = ("augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated")
 READ_BY_ENSEMBLE = ("ensemble-labelled", "curated")  # the arms that need the ensemble's readings
 DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
-CONTROLS = ("repeated", "eda")  # what a gain must beat: more steps alone, a cheap classic augmentation
+# what a gain must beat: more steps alone, a cheap classic augmentation, and (when run) the real rows
+# oversampled to even ratings
+CONTROLS = ("repeated", "eda", "rebalanced")
 
 
 @dataclass
@@ -132,6 +139,8 @@ def _arm_tables(data: Data, config: ExperimentConfig, size: int, ratio: float, s
         arms["more real"] = data.train.iloc[order[: size + extra]]
     arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
     arms["eda"] = pd.concat([real, _eda_copies(real, extra, rng)])
+    if "rebalanced" in config.arms:
+        arms["rebalanced"] = _rebalanced(real, extra, seed)
     return real, arms
 
 
@@ -216,6 +225,17 @@ def _eda_copies(real: pd.DataFrame, count: int, rng: np.random.Generator) -> pd.
     return copies
 
 
+def _rebalanced(real: pd.DataFrame, count: int, seed: int) -> pd.DataFrame | None:
+    """The real rows and `count` more drawn from them so that every target level is equally likely
+    (None for a target of more than MAX_TARGET_LEVELS levels, which has no classes to balance)."""
+    levels, level_of, counts = np.unique(real["y"].to_numpy(float), return_inverse=True, return_counts=True)
+    if len(levels) > MAX_TARGET_LEVELS:
+        return None
+    weights = 1.0 / counts[level_of]
+    drawn = np.random.default_rng([seed, 11]).choice(len(real), size=count, p=weights / weights.sum())
+    return pd.concat([real, real.iloc[drawn]])
+
+
 def _fitted(table: pd.DataFrame, validation: pd.DataFrame, config: ExperimentConfig, seed: int,
             world: World | None = None, first_pass: np.ndarray | None = None):
     learner = make_learner(config.learner, seed, config.finetune, world)
@@ -277,9 +297,10 @@ def summarize(results: pd.DataFrame) -> list[dict]:
                 entry["arms"][arm]["vs_real"] = _paired(real, scores)
         for arm in AUGMENTING:
             if arm in entry["arms"]:
-                entry["arms"][arm]["vs_controls"] = {
-                    control: _paired(by_arm[control], by_arm[arm]) for control in CONTROLS if control in by_arm}
-                entry["arms"][arm]["verdict"] = _verdict(entry["arms"], arm)
+                entry["arms"][arm] |= _judged(by_arm, arm, "rmse")
+                if "macro_mae" in by_arm[arm] and by_arm[arm]["macro_mae"].notna().all():
+                    entry["arms"][arm]["by_macro_mae"] = {"vs_real": _paired(real, by_arm[arm], "macro_mae"),
+                                                          **_judged(by_arm, arm, "macro_mae")}
         entry["verdict"] = _verdict(entry["arms"])  # the headline: real and synthetic rows shuffled together
         if "augmented" in entry["arms"] and "more real" in entry["arms"]:
             entry["recovered_fraction_of_real_gain"] = recovered_fraction(
@@ -288,10 +309,18 @@ def summarize(results: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _paired(baseline: pd.DataFrame, candidate: pd.DataFrame) -> dict:
-    """The candidate arm's improvement over the baseline arm, paired on the seeds both ran."""
+def _paired(baseline: pd.DataFrame, candidate: pd.DataFrame, metric: str = "rmse") -> dict:
+    """The candidate arm's improvement in `metric` (lower is better) over the baseline arm, paired on
+    the seeds both ran."""
     seeds = sorted(set(baseline["seed"]) & set(candidate["seed"]))
-    return paired_comparison(baseline.set_index("seed").loc[seeds, "rmse"], candidate.set_index("seed").loc[seeds, "rmse"])
+    return paired_comparison(baseline.set_index("seed").loc[seeds, metric], candidate.set_index("seed").loc[seeds, metric])
+
+
+def _judged(by_arm: dict[str, pd.DataFrame], arm: str, metric: str) -> dict:
+    """An augmenting arm against each control that ran, and its verdict, by `metric`."""
+    controls = {control: _paired(by_arm[control], by_arm[arm], metric) for control in CONTROLS if control in by_arm}
+    versus_real = _paired(by_arm["real"], by_arm[arm], metric)
+    return {"vs_controls": controls, "verdict": _verdict({arm: {"vs_real": versus_real, "vs_controls": controls}}, arm)}
 
 
 def _verdict(arms: dict, arm: str = "augmented") -> str:

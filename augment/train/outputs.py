@@ -38,11 +38,11 @@ def verdict_lines(summary: list[dict]) -> list[str]:
         if "augmented" in arms:
             line += f", augmented {_versus_real(arms['augmented'])}"
         lines.append(f"{line}: {entry['verdict']}")
-        lines += _versus_controls(arms, "augmented")
+        lines += _versus_controls(arms, "augmented") + _by_macro_mae(arms, "augmented")
         for arm in AUGMENTING[1:]:
             if arm in arms:
                 lines.append(f"  the same rows, {arm}: {_versus_real(arms[arm])}: {arms[arm]['verdict']}")
-                lines += _versus_controls(arms, arm)
+                lines += _versus_controls(arms, arm) + _by_macro_mae(arms, arm)
     return lines
 
 
@@ -61,6 +61,15 @@ def _secondary(arm: dict) -> str:
 def _versus_controls(arms: dict, arm: str) -> list[str]:
     controls = arms.get(arm, {}).get("vs_controls", {})
     return [f"    {arm} beyond {control}: {_improvement(vs)}" for control, vs in controls.items()]
+
+
+def _by_macro_mae(arms: dict, arm: str) -> list[str]:
+    """The arm judged by macro MAE instead of RMSE: against real-only, then each control."""
+    judged = arms.get(arm, {}).get("by_macro_mae")
+    if not judged:
+        return []
+    return ([f"    {arm} by macro MAE: {_improvement(judged['vs_real'])}: {judged['verdict']}"]
+            + [f"      beyond {control}: {_improvement(vs)}" for control, vs in judged["vs_controls"].items()])
 
 
 def _improvement(vs: dict) -> str:
