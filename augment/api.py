@@ -38,15 +38,16 @@ class Augmenter:
     profile: "quick" (default) or "full" training budgets; epochs / text_steps override them.
     seed: every random choice (split, models, samples) flows from it.
     text: also fit the LM review writer when the table has text columns (slow on a CPU).
+    text_prompt: "fields" (default) or "chat": how the LM is asked for a row's text (`--text-prompt`).
     workdir: where the run directory lives (default: a new temporary folder; `save` copies it).
     device: "auto", "cpu" or "cuda"."""
 
     def __init__(self, schema: Schema | dict | str | Path | None = None, profile: str = "quick", seed: int = 0,
                  text: bool = True, workdir: str | Path | None = None, epochs: int | None = None,
-                 text_steps: int | None = None, device: str = "auto"):
+                 text_steps: int | None = None, device: str = "auto", text_prompt: str | None = None):
         self.schema, self.seed, self.text, self.device = schema, seed, text, device
         return_freed_memory()  # as the command line does: the LM's freed tensors go back to the system
-        self.models = jobs.ModelConfig(profile=profile, epochs=epochs, text_steps=text_steps)
+        self.models = jobs.ModelConfig(profile=profile, epochs=epochs, text_steps=text_steps, text_prompt=text_prompt)
         self.workdir = Path(workdir) if workdir else None
         self._prepared: Prepared | None = None
 

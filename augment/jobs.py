@@ -24,6 +24,7 @@ from augment.errors import UserError
 from augment.prepared import PrepareConfig, Prepared, load_and_detect, prepare
 from augment.runs import TABULAR_DIR, TEXT_DIR, RunDir, provenance, write_json
 from augment.schema import Schema, SchemaOverrides
+from augment.text.prompts import PROMPT_STYLES
 
 if TYPE_CHECKING:
     from augment.distributed import World
@@ -42,6 +43,7 @@ class ModelConfig:
     profile: quick (at most 60 GAN epochs, 120 LoRA steps) or full (300 epochs, 600 steps).
     epochs, text_steps: override the profile's most GAN epochs / LoRA steps (the best is kept).
     text_model: the causal LM, a local folder or hub id (None: SmolLM2-135M-Instruct from its wheel).
+    text_prompt: "fields" (the row's lines, default) or "chat" (asked in the LM's chat template).
     init_from: an earlier run directory to warm-start both generators from (same columns)."""
 
     profile: str = "quick"
@@ -49,6 +51,7 @@ class ModelConfig:
     text_steps: int | None = None
     text_model: str | None = None
     init_from: str | None = None
+    text_prompt: str | None = None
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -56,6 +59,8 @@ class ModelConfig:
         for flag, value in (("--epochs", self.epochs), ("--text-steps", self.text_steps)):
             if value is not None and value < 1:
                 raise UserError(f"{flag} {value}: must be at least 1")
+        if self.text_prompt not in (None, *PROMPT_STYLES):
+            raise UserError(f"--text-prompt {self.text_prompt}: use one of {', '.join(PROMPT_STYLES)}")
 
 
 def stages_to_fit(stage: str, schema: Schema | None = None) -> tuple[str, ...]:
@@ -95,7 +100,7 @@ def fit(data: str | Path, out: str | Path, *, stage: str = "all", seed: int = 0,
             fit_tabular(prepared, seed, models.profile, models.epochs, models.init_from, world)
         else:
             fit_text_stage(prepared, seed, models.profile, models.text_steps, models.text_model, models.init_from,
-                           world)
+                           world, models.text_prompt)
     return prepared
 
 

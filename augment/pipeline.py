@@ -119,7 +119,8 @@ def report_run(prepared: Prepared, seed: int) -> Path | None:
 
 
 def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps: int | None = None,
-                   model: str | None = None, init_from: str | None = None, world: World | None = None) -> RunDir:
+                   model: str | None = None, init_from: str | None = None, world: World | None = None,
+                   prompt: str | None = None) -> RunDir:
     """Fit the LM's LoRA adapter on the train split's text into RUN/models/text (skipped when current)."""
     from augment.distributed import World
     from augment.text.lora import TextConfig, fit_text
@@ -132,6 +133,8 @@ def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps:
         settings["steps"] = steps
     if model:
         settings["model"] = model
+    if prompt:
+        settings["prompt"] = prompt
     config = TextConfig(**settings)
     earlier = _earlier_model(init_from, f"{TEXT_DIR}/adapter", "adapter_model.safetensors")
     inputs = _model_stage_inputs(prepared, seed, config, earlier)

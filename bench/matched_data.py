@@ -3,12 +3,17 @@
 1. `python -m augment run womens-clothing --train-rows N --profile quick --rows ROWS`: the generator,
    the text model, the filter and its judge are all fit on the same N real train rows (and a
    validation split in proportion); the test split stays whole.
-2. The downstream protocol (`augment.train.experiment`) on the same N rows, with the learner given
-   by --learner, for two sets of synthetic rows from that run: every generated row, and the rows the
-   run's filter admitted. Arms, each against real-only and against the controls (the real rows
-   repeated, EDA copies): the synthetic rows as written (augmented), relabelled by the real-only
-   model (self-labelled), relabelled by an ensemble of the N rows (ensemble-labelled), and curated by
-   that ensemble (curated; on the admitted rows this is the filter and curation combined).
+2. Sets of synthetic rows, each made from those N rows only: every row the run generated; the rows
+   its filter admitted; rows drawn from the run's models with every rating equally likely
+   (`augment sample --balance`, for the rare ratings); and a peer's rows: MOSTLY AI's engine
+   (`mostlyai-engine`, the `bench` extra) tuning the same LM with LoRA on the same N rows' ratings
+   and texts, for the wall-clock time our text stage took.
+3. The downstream protocol (`augment.train.experiment`) on the same N rows, with the learner given
+   by --learner, for each set. Arms, each against real-only and against the controls (the real rows
+   repeated, EDA copies, and the real rows oversampled to even ratings): the synthetic rows as
+   written (augmented), relabelled by the real-only model (self-labelled), relabelled by an ensemble
+   of the N rows (ensemble-labelled), and curated by that ensemble (curated; on the admitted rows
+   this is the filter and curation combined). Each is judged by RMSE and by macro MAE.
 
     python bench/matched_data.py                  # writes reports/matched_data/
 """
@@ -16,19 +21,30 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import pandas as pd
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/x.py` from anywhere
-from augment.data import read_table
-from augment.runs import RunDir
+from augment.cli import settle_process
+from augment.data import read_table, write_table
+from augment.prepared import Prepared
+from augment.runs import RunDir, write_json
+from augment.text.models import resolve_lm
 from augment.train.data import data_from_run
 from augment.train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
 from bench.reporting import write_report
 
-ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda"]
+ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda", "rebalanced"]
+CONTROLS = ["repeated", "eda", "rebalanced"]
+INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decode a value
 
 
 def main() -> None:
@@ -40,8 +56,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per setting (default 10)")
     parser.add_argument("--learner", default="tfidf", choices=["tfidf", "zero-shot", "finetune"])
     parser.add_argument("--seed", type=int, default=0, help="the run's seed")
+    parser.add_argument("--extra-rows", type=int, default=600,
+                        help="rows of the rating-balanced set and of the peer's set (default 600)")
+    parser.add_argument("--no-peer", action="store_true", help="leave out MOSTLY AI's engine")
     parser.add_argument("--run", default=None, help="the run's folder (default runs/matchedN)")
     args = parser.parse_args()
+    settle_process(None)  # the threads and memory settings `python -m augment` runs with
 
     run = RunDir(args.run or f"runs/matched{args.train_rows}")
     if "synthesize" not in run.manifest().get("stages", {}):
@@ -50,7 +70,12 @@ def main() -> None:
                         "--train-rows", str(args.train_rows), "--profile", "quick", "--rows", str(args.rows),
                         "--seed", str(args.seed)], check=True)
     generated = read_table(run.file("synthetic_all.parquet"))
-    sets = {"every generated row": generated, "rows the filter admitted": generated[generated["admitted"]]}
+    sets = {"every generated row": generated, "rows the filter admitted": generated[generated["admitted"]],
+            "rows drawn with every rating equally likely": balanced_rows(run, args.extra_rows, args.seed)}
+    peer = None
+    if not args.no_peer:
+        peer = peer_rows(run, args.extra_rows, args.seed)
+        sets[f"MOSTLY AI engine rows ({peer['model']} + LoRA)"] = read_table(peer["rows"])
     results = {}
     for name, rows in sets.items():
         data = data_from_run(str(run.path), False, None, rows)
@@ -62,47 +87,109 @@ def main() -> None:
     summary = {"train_rows": args.train_rows, "learner": args.learner, "seeds": args.seeds,
                "run": {"command": (f"python -m augment run womens-clothing --train-rows {args.train_rows} "
                                    f"--profile quick --rows {args.rows} --seed {args.seed}")},
-               "sets": results}
+               "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results}
     write_report("matched_data", summary, markdown(summary), headline=finding(summary))
 
 
+def balanced_rows(run: RunDir, count: int, seed: int) -> pd.DataFrame:
+    """`count` rows from the run's models, the target drawn uniformly over its levels (kept in the run)."""
+    path = run.file("balanced.parquet")
+    if not path.exists():
+        target = Prepared.load(run).schema.target
+        subprocess.run([sys.executable, "-m", "augment", "sample", "--run", str(run.path), "--rows", str(count),
+                        "--balance", target, "--with-text", "--seed", str(seed), "--out", str(path)], check=True)
+    return read_table(path)
+
+
+def peer_rows(run: RunDir, count: int, seed: int) -> dict:
+    """MOSTLY AI engine's LanguageModel fit on the run's N train rows (the target as a category and the
+    text columns), tuning the LM ours tunes (SmolLM2-135M-Instruct) with its LoRA, for as long as our
+    text stage took; then `count` rows. Kept in the run: RUN/peer_mostlyai.parquet and .json."""
+    info_path = run.file("peer_mostlyai.json")
+    if info_path.exists():
+        return json.loads(info_path.read_text())
+    import transformers.integrations.peft
+    from mostlyai.engine import LanguageModel
+
+    # transformers 5.24 asks for peft >= 0.22 before adding an adapter; no such release exists yet,
+    # and 0.21.2 (what `augment` itself tunes with) adds a LoRA adapter fine
+    transformers.integrations.peft.check_peft_version = lambda **_: None
+    prepared = Prepared.load(run)
+    target, texts = prepared.schema.target, prepared.schema.text_columns
+    train = prepared.raw_rows("train")[[target, *texts]].astype({target: str})
+    budget_min = run.manifest()["stages"]["text"]["seconds"] / 60
+    with tempfile.TemporaryDirectory() as workspace:
+        model = LanguageModel(model=resolve_lm(), max_training_time=budget_min, workspace_dir=workspace,
+                              tgt_encoding_types={target: "LANGUAGE_CATEGORICAL"} | dict.fromkeys(texts, "LANGUAGE_TEXT"),
+                              random_state=seed, device="cpu")
+        started = time.perf_counter()
+        model.fit(train)
+        fit_s = time.perf_counter() - started
+        rows = model.sample(n_samples=count)
+        sample_s = time.perf_counter() - started - fit_s
+    # a row the engine could not decode carries no label or no text: dropped, as our gates drop theirs
+    rows[target] = pd.to_numeric(rows[target], errors="coerce")
+    rows = rows[rows[target].notna() & ~rows[texts].isin([INVALID]).any(axis=1)]
+    write_table(rows, run.file("peer_mostlyai.parquet"))
+    info = {"model": "SmolLM2-135M-Instruct", "budget_min": round(budget_min, 2), "fit_s": round(fit_s, 1),
+            "sample_s": round(sample_s, 1), "rows": str(run.file("peer_mostlyai.parquet")), "kept": len(rows),
+            "asked": count, "threads": torch.get_num_threads()}
+    write_json(info_path, info)
+    return info
+
+
 def finding(summary: dict) -> str:
-    """One sentence: which synthetic arms gained beyond real-only and both controls, and which harmed."""
-    verdicts = [(name, entry["ratio"], arm, scores.get("verdict", ""))
-                for name, result in summary["sets"].items() for entry in result["summary"]
-                for arm, scores in entry["arms"].items() if arm in AUGMENTING]
-    gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, verdict in verdicts if verdict == "gain"]
-    harms = sorted({arm for _, _, arm, verdict in verdicts if verdict == "harm"})
+    """One sentence: which synthetic arms gained beyond real-only and every control (by RMSE, by macro
+    MAE), and which harmed by RMSE."""
+    judged = [(name, entry["ratio"], arm, scores) for name, result in summary["sets"].items()
+              for entry in result["summary"] for arm, scores in entry["arms"].items() if arm in AUGMENTING]
+    gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged if scores["verdict"] == "gain"]
+    macro_gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged
+                   if scores.get("by_macro_mae", {}).get("verdict") == "gain"]
+    harms = sorted({arm for _, _, arm, scores in judged if scores["verdict"] == "harm"})
     text = (f"With {summary['train_rows']} labelled rows ({summary['learner']}), "
-            + (f"a gain beyond real-only and both controls: {', '.join(gains)}" if gains
-               else "no synthetic arm gains beyond real-only and both controls"))
-    return text + (f"; significant harm from {', '.join(harms)}" if harms else "")
+            + (f"a gain in RMSE beyond real-only and every control: {', '.join(gains)}" if gains
+               else "no synthetic arm gains in RMSE beyond real-only and every control"))
+    text += (f"; in macro MAE: {', '.join(macro_gains)}" if macro_gains else "; none in macro MAE either")
+    return text + (f"; significant harm in RMSE from {', '.join(harms)}" if harms else "")
 
 
 def markdown(summary: dict) -> str:
     lines = [f"# Augmentation with only {summary['train_rows']} labelled rows (womens-clothing, {summary['learner']})",
              "",
-             (f"Every model (generator, text model, filter, its judge, the ensembles and the learner) sees the same "
-              f"{summary['train_rows']} real train rows; the run: `{summary['run']['command']}`. Test RMSE of the "
-              f"rating on the whole real test split, mean over {summary['seeds']} seeds; the improvement over "
-              "real-only and over each control is paired across seeds, with its 95% CI. A gain counts only if it "
-              "beats real-only and both controls, each CI above zero. Macro MAE: the mean absolute error of each "
-              "star rating's test rows, averaged over the five ratings (the rare low ratings count as much as the "
-              "common fives)."), "", f"**Finding**: {finding(summary)}.", ""]
+             (f"Every model (generator, text model, filter, its judge, the ensembles, the peer and the learner) sees "
+              f"the same {summary['train_rows']} real train rows; the run: `{summary['run']['command']}`. Test RMSE "
+              f"of the rating on the whole real test split, mean over {summary['seeds']} seeds; the improvement over "
+              "real-only and over each control (the real rows repeated, EDA copies, the real rows oversampled to "
+              "even ratings) is paired across seeds, with its 95% CI. A gain counts only if it beats real-only and "
+              "every control, each CI above zero. Macro MAE: the mean absolute error of each star rating's test "
+              "rows, averaged over the five ratings (the rare low ratings count as much as the common fives); the "
+              "same comparisons and verdict are made on it."), ""]
+    peer = summary.get("peer")
+    if peer:
+        lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel) tuning {peer['model']} with "
+                  f"LoRA on the same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
+                  f"stage's time; it fit in {peer['fit_s']:.0f} s), then {peer['asked']} rows in "
+                  f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating)."), ""]
+    lines += [f"**Finding**: {finding(summary)}.", ""]
     for name, result in summary["sets"].items():
         lines += [f"## {name} ({result['synthetic_rows']} rows)", "",
-                  "| synthetic:real | arm | RMSE | macro MAE | vs real | vs repeated | vs eda | verdict |",
-                  "| ---: | --- | ---: | ---: | --- | --- | --- | --- |"]
+                  "| synthetic:real | arm | RMSE | macro MAE | vs real | " + " | ".join(f"vs {c}" for c in CONTROLS)
+                  + " | verdict | macro MAE vs real | verdict by macro MAE |",
+                  "| ---: | --- | ---: | ---: | --- | " + " | ".join("---" for _ in CONTROLS) + " | --- | --- | --- |"]
         for entry in result["summary"]:
             for arm, scores in entry["arms"].items():
                 versus = [_difference(scores.get("vs_real"))] + [
-                    _difference(scores.get("vs_controls", {}).get(c)) for c in ("repeated", "eda")]
-                lines.append(f"| {entry['ratio']:g} | {arm} | {scores['rmse']:.4f} | {scores.get('macro_mae', float('nan')):.4f} | "
-                             + " | ".join(versus) + f" | {scores.get('verdict', '')} |")
+                    _difference(scores.get("vs_controls", {}).get(c)) for c in CONTROLS]
+                macro = scores.get("by_macro_mae", {})
+                lines.append(f"| {entry['ratio']:g} | {arm} | {scores['rmse']:.4f} | "
+                             f"{scores.get('macro_mae', float('nan')):.4f} | " + " | ".join(versus)
+                             + f" | {scores.get('verdict', '')} | {_difference(macro.get('vs_real'))} | "
+                             f"{macro.get('verdict', '')} |")
             missing = [arm for arm in ARMS if arm not in entry["arms"]]
             if missing:  # curated: fewer rows pass curation than the ratio asks for
-                lines.append(f"| {entry['ratio']:g} | {', '.join(missing)} | | | | | | not measured: too few "
-                             "synthetic rows for this ratio |")
+                lines.append(f"| {entry['ratio']:g} | {', '.join(missing)} | | | | " + " | " * len(CONTROLS)
+                             + "not measured: too few synthetic rows for this ratio | | |")
         lines.append("")
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ true one, and the mean log-likelihood gap (nats) between the true and the mirror
 
 Compared: the untuned model with the bare prompt (`Rating: 2` among the other
 fields), the untuned model with today's prompt (`Rating: 2 out of 5 (negative)` on its own line),
+the untuned model with the same lines asked as a request in its chat template (`--text-prompt chat`),
 and a fitted adapter with its own template (default: the quick profile's, which the whole job of
 `bench/filter_ablation.py` fits; run that first).
 
@@ -79,7 +80,9 @@ def main() -> None:
     base.eval()
     results = {"untuned, bare prompt (`Rating: 2` among the fields)": reading(base, tokenizer, bare, rows, target),
                "untuned, today's prompt (`Rating: 2 out of 5 (negative)`)": reading(base, tokenizer, today, rows,
-                                                                                     target)}
+                                                                                     target),
+               "untuned, chat prompt (the same lines as a request in the model's chat template)":
+                   reading(base, tokenizer, today.in_chat(tokenizer), rows, target)}
     from peft import PeftModel
 
     tuned = PeftModel.from_pretrained(load_lm()[0], args.adapter).merge_and_unload().eval()

@@ -1,5 +1,7 @@
 """The text generator with the real SmolLM2 model: tiny step counts, few rows, short texts."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,6 +46,21 @@ def test_prompt_round_trip(clothing_sample, template):
         for name in ("Title", "Review Text"):
             expected = None if pd.isna(row[name]) else " ".join(str(row[name]).split()) or None
             assert parsed[name] == expected
+
+
+def test_chat_prompt_asks_the_rows_lines_in_the_models_chat_template(clothing_sample, template, tokenizer,
+                                                                     tmp_path):
+    chat = template.in_chat(tokenizer)
+    row = clothing_sample.iloc[0].to_dict() | {"Rating": 2}
+    prompt = chat.prompt(row)
+    assert prompt.startswith("<|im_start|>") and prompt.endswith("<|im_start|>assistant\nTitle:")
+    assert template.prompt(row).removesuffix("\nTitle:") in prompt  # the same lines, inside the request
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert ids.count(tokenizer.convert_tokens_to_ids("<|im_start|>")) == 3  # read as the model's own markers
+    assert "Rating:" not in chat.prompt(row, with_target=False) and chat.completion(row) == template.completion(row)
+    fit_text(clothing_sample.iloc[:16], clothing_sample.iloc[16:24], template, tmp_path, replace(TINY, prompt="chat"),
+             seed=0, progress=False)
+    assert TextModel.load(tmp_path / "adapter").template == chat  # generation asks as fitting did
 
 
 def test_loss_only_on_completion_tokens(clothing_sample, template, tokenizer):

@@ -4,7 +4,8 @@ and a tiny run of each learner option."""
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from augment.cli import run_cli
@@ -358,7 +359,7 @@ def test_macro_mae_gets_its_own_verdict_against_every_control():
 
 
 @given(counts=st.lists(st.integers(1, 60), min_size=2, max_size=5), seed=st.integers(0, 1000))
-@settings(max_examples=25, deadline=None)
+@hypothesis_settings(max_examples=25, deadline=None)
 def test_the_rebalanced_control_adds_real_rows_with_every_rating_equally_likely(counts, seed):
     ratings = np.repeat(np.arange(1.0, len(counts) + 1), counts)
     real = pd.DataFrame({"text": [f"review {i}" for i in range(len(ratings))], "y": ratings})

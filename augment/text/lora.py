@@ -69,6 +69,9 @@ class TextConfig:
     # memory no longer grows with depth x batch x length, for more compute (reports/memory/).
     gradient_checkpointing: bool = True
     condition_dropout: float = 0.1  # share of rows shown without their target line (see `dropped_rows`)
+    # "fields": the prompt is the row's lines; "chat": the same lines asked as a request in the LM's
+    # chat template, so an instruct model's own prior writes too (prompts.py)
+    prompt: str = "fields"
 
     def resume_key(self) -> str:
         """What a checkpoint must share with this config to be continued (more steps are fine)."""
@@ -245,6 +248,8 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer, trainer = _lora_model(config, seed, init_adapter, world)
+    if config.prompt == "chat":
+        template = template.in_chat(tokenizer)
     examples, unconditional, val_examples, plan = _training_data(tokenizer, template, train, validation, config, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)

@@ -14,19 +14,27 @@ text did not follow the rating); in words, the untuned model already writes towa
 The prompt ends with the first text column's label ("...\nTitle:"), so even an early adapter
 writes in the format; the completion is everything after it.
 
+With `in_chat`, the same lines become a user's request inside the model's own chat template
+("Write the Title and Review Text for this record." and the lines), the answer starting with the
+first text label: an instruct model then writes from what it learned answering requests, not only
+from what the adapter learned from the user's few rows.
+
 Kept in one place and saved with the adapter, so generation formats rows exactly as fitting did.
 An empty text cell is an empty line after its label, as empty as in the real data.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from augment.errors import UserError
 from augment.schema import Schema
 
 SCALE_WORDS = ("very negative", "negative", "mixed", "positive", "very positive")  # lowest to highest
+PROMPT_STYLES = ("fields", "chat")  # the row's lines as they are; the same lines as a chat request
+REQUEST = "\x00request\x00"  # where the request goes in a chat frame; no real text holds it
 
 
 @dataclass
@@ -36,6 +44,7 @@ class PromptTemplate:
     text_columns: list[str]
     target: str | None = None  # shown on its own line, with its scale in words
     target_range: tuple[float, float] | None = None  # the target's lowest and highest value
+    chat: str | None = None  # the LM's chat template around one user request (REQUEST marks it), or None
 
     @classmethod
     def from_schema(cls, schema: Schema) -> PromptTemplate:
@@ -48,7 +57,16 @@ class PromptTemplate:
     @classmethod
     def from_dict(cls, saved: dict) -> PromptTemplate:
         scale = saved.get("target_range")
-        return cls(saved["fields"], saved["text_columns"], saved.get("target"), tuple(scale) if scale else None)
+        return cls(saved["fields"], saved["text_columns"], saved.get("target"), tuple(scale) if scale else None,
+                   saved.get("chat"))
+
+    def in_chat(self, tokenizer) -> PromptTemplate:
+        """The same template with its lines asked as a user's request in `tokenizer`'s chat template."""
+        if not getattr(tokenizer, "chat_template", None):
+            raise UserError("--text-prompt chat: the text model has no chat template; use --text-prompt fields")
+        frame = tokenizer.apply_chat_template([{"role": "user", "content": REQUEST}], tokenize=False,
+                                              add_generation_prompt=True)
+        return replace(self, chat=frame)
 
     @property
     def inputs(self) -> list[str]:
@@ -60,6 +78,9 @@ class PromptTemplate:
         lines = [" | ".join(f"{name}: {_show(row[name])}" for name in self.fields)]
         if self.target and with_target:
             lines.append(self._target_line(row[self.target]))
+        if self.chat:
+            request = "\n".join([f"Write the {' and '.join(self.text_columns)} for this record.", *lines])
+            return f"{self.chat.replace(REQUEST, request)}{self.text_columns[0]}:"
         return "\n".join(lines + [f"{self.text_columns[0]}:"])
 
     def _target_line(self, value) -> str:
