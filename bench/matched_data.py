@@ -64,14 +64,17 @@ def main() -> None:
     settle_process(None)  # the threads and memory settings `python -m augment` runs with
 
     run = RunDir(args.run or f"runs/matched{args.train_rows}")
-    if "synthesize" not in run.manifest().get("stages", {}):
-        shutil.rmtree(run.path, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "augment", "run", "womens-clothing", "--out", str(run.path),
-                        "--train-rows", str(args.train_rows), "--profile", "quick", "--rows", str(args.rows),
-                        "--seed", str(args.seed)], check=True)
+    chat = RunDir(f"{run.path}-chat")  # the same rows, the text LM asked through its chat template
+    same = ["womens-clothing", "--train-rows", str(args.train_rows), "--profile", "quick", "--seed", str(args.seed)]
+    commands = {"run": ["run", *same, "--rows", str(args.rows)], "chat": ["fit", *same, "--text-prompt", "chat"]}
+    fit_run(run, "synthesize", commands["run"])
+    fit_run(chat, "text", commands["chat"])
     generated = read_table(run.file("synthetic_all.parquet"))
+    target = Prepared.load(run).schema.target
     sets = {"every generated row": generated, "rows the filter admitted": generated[generated["admitted"]],
-            "rows drawn with every rating equally likely": balanced_rows(run, args.extra_rows, args.seed)}
+            "rows drawn with every rating equally likely": sampled_rows(run, "balanced.parquet", args.extra_rows,
+                                                                        args.seed, "--balance", target),
+            "rows written through the chat prompt": sampled_rows(chat, "sampled.parquet", args.extra_rows, args.seed)}
     peer = None
     if not args.no_peer:
         peer = peer_rows(run, args.extra_rows, args.seed)
@@ -85,19 +88,25 @@ def main() -> None:
         results[name] = {"synthetic_rows": len(data.synthetic), "summary": summarize(fits)}
         print(name, flush=True)
     summary = {"train_rows": args.train_rows, "learner": args.learner, "seeds": args.seeds,
-               "run": {"command": (f"python -m augment run womens-clothing --train-rows {args.train_rows} "
-                                   f"--profile quick --rows {args.rows} --seed {args.seed}")},
+               "runs": {name: f"python -m augment {' '.join(command)} --out {path.path}"
+                        for (name, command), path in zip(commands.items(), (run, chat))},
                "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results}
     write_report("matched_data", summary, markdown(summary), headline=finding(summary))
 
 
-def balanced_rows(run: RunDir, count: int, seed: int) -> pd.DataFrame:
-    """`count` rows from the run's models, the target drawn uniformly over its levels (kept in the run)."""
-    path = run.file("balanced.parquet")
+def fit_run(run: RunDir, last_stage: str, command: list[str]) -> None:
+    """`python -m augment COMMAND --out RUN`, unless the run already records `last_stage`."""
+    if last_stage not in run.manifest().get("stages", {}):
+        shutil.rmtree(run.path, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "augment", *command, "--out", str(run.path)], check=True)
+
+
+def sampled_rows(run: RunDir, name: str, count: int, seed: int, *flags: str) -> pd.DataFrame:
+    """`count` unfiltered rows with text from the run's models (`augment sample`), kept as RUN/NAME."""
+    path = run.file(name)
     if not path.exists():
-        target = Prepared.load(run).schema.target
         subprocess.run([sys.executable, "-m", "augment", "sample", "--run", str(run.path), "--rows", str(count),
-                        "--balance", target, "--with-text", "--seed", str(seed), "--out", str(path)], check=True)
+                        "--with-text", "--seed", str(seed), "--out", str(path), *flags], check=True)
     return read_table(path)
 
 
@@ -158,7 +167,9 @@ def markdown(summary: dict) -> str:
     lines = [f"# Augmentation with only {summary['train_rows']} labelled rows (womens-clothing, {summary['learner']})",
              "",
              (f"Every model (generator, text model, filter, its judge, the ensembles, the peer and the learner) sees "
-              f"the same {summary['train_rows']} real train rows; the run: `{summary['run']['command']}`. Test RMSE "
+              f"the same {summary['train_rows']} real train rows; the run: `{summary['runs']['run']}`, and the text "
+              f"model asked through its chat template: `{summary['runs']['chat']}` (its rows: `augment sample "
+              f"--with-text`, unfiltered, as are the rating-balanced rows, `--balance`). Test RMSE "
               f"of the rating on the whole real test split, mean over {summary['seeds']} seeds; the improvement over "
               "real-only and over each control (the real rows repeated, EDA copies, the real rows oversampled to "
               "even ratings) is paired across seeds, with its 95% CI. A gain counts only if it beats real-only and "
@@ -170,7 +181,7 @@ def markdown(summary: dict) -> str:
         lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel) tuning {peer['model']} with "
                   f"LoRA on the same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
                   f"stage's time; it fit in {peer['fit_s']:.0f} s), then {peer['asked']} rows in "
-                  f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating)."), ""]
+                  f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating and text)."), ""]
     lines += [f"**Finding**: {finding(summary)}.", ""]
     for name, result in summary["sets"].items():
         lines += [f"## {name} ({result['synthetic_rows']} rows)", "",
