@@ -38,11 +38,12 @@ bench: install
 	$(PY) bench/tabular_suite.py --epochs 60 --timeout 900 --generators ours ours-without-modes --name tabular_modes
 	$(PY) bench/qa_side_by_side.py
 	$(PY) bench/filter_ablation.py
-	# These two read the quick profile's text adapter from filter_ablation's whole-job run.
+	# This one reads the quick profile's text adapter from filter_ablation's whole-job run.
 	$(PY) bench/text_lm.py --from-run runs/ablation --rows 256
-	$(PY) bench/rating_reading.py
 	$(PY) bench/memory.py --steps 24
 	$(PY) bench/matched_data.py
+	# This one reads the adapter of matched_data's run on 500 train rows.
+	$(PY) bench/rating_reading.py
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py
 	$(PY) bench/threads.py

@@ -5,7 +5,9 @@
    validation split in proportion); the test split stays whole.
 2. Sets of synthetic rows, each made from those N rows only: every row the run generated; the rows
    its filter admitted; rows drawn from the run's models with every rating equally likely
-   (`augment sample --balance`, for the rare ratings); and a peer's rows: MOSTLY AI's engine
+   (`augment sample --balance`, for the rare ratings); rows of a second fit on the same rows whose
+   text model is asked through its chat template (`--text-prompt chat`, the instruct model's own
+   prior); and a peer's rows: MOSTLY AI's engine
    (`mostlyai-engine`, the `bench` extra) tuning the same LM with LoRA on the same N rows' ratings
    and texts, for the wall-clock time our text stage took.
 3. The downstream protocol (`augment.train.experiment`) on the same N rows, with the learner given

@@ -9,10 +9,10 @@ true one, and the mean log-likelihood gap (nats) between the true and the mirror
 Compared: the untuned model with the bare prompt (`Rating: 2` among the other
 fields), the untuned model with today's prompt (`Rating: 2 out of 5 (negative)` on its own line),
 the untuned model with the same lines asked as a request in its chat template (`--text-prompt chat`),
-and a fitted adapter with its own template (default: the quick profile's, which the whole job of
-`bench/filter_ablation.py` fits; run that first).
+and a fitted adapter with its own template (default: the quick profile's on 500 train rows, which
+`bench/matched_data.py` fits; run that first).
 
-    python bench/rating_reading.py [--adapter runs/ablation/models/text/adapter]
+    python bench/rating_reading.py [--adapter runs/matched500/models/text/adapter]
 """
 
 from __future__ import annotations
@@ -60,13 +60,14 @@ def reading(model, tokenizer, template: PromptTemplate, rows, target: str) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", default="runs/ablation/models/text/adapter",
-                        help="a fitted adapter folder (default: the quick profile's, from bench/filter_ablation.py)")
+    parser.add_argument("--adapter", default="runs/matched500/models/text/adapter",
+                        help="a fitted adapter folder (default: the quick profile's on 500 rows, from "
+                        "bench/matched_data.py)")
     parser.add_argument("--per-rating", type=int, default=16, help="validation rows per rating")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not (Path(args.adapter) / "template.json").is_file():
-        parser.error(f"--adapter {args.adapter}: no fitted adapter there; run `python bench/filter_ablation.py` "
+        parser.error(f"--adapter {args.adapter}: no fitted adapter there; run `python bench/matched_data.py` "
                      "first, or pass an adapter folder (RUN/models/text/adapter)")
     torch.manual_seed(args.seed)
     _, schema, clean, _ = load_and_detect("womens-clothing", SchemaOverrides())
