@@ -21,7 +21,7 @@ Scores compare a synthetic sample the size of the test split with the real test 
   test split (RMSE for a numeric target, ROC AUC for a class target), beside training on the same number
   of real train rows;
 - entity consistency: synthetic rows whose keys are train keys with their train attributes (the
-  most common value per key where the train rows disagree: what a generator can know).
+  most common value per key where the train rows disagree), what the generators were shown.
 
     pip install -e '.[bench]' mostlyai-engine   # then: pip uninstall -y torchvision torchaudio
     python bench/tabular_suite.py               # writes reports/tabular_suite/
@@ -234,10 +234,8 @@ def ml_efficacy(schema: Schema, train: pd.DataFrame, test: pd.DataFrame, continu
 
 
 def entity_consistency(schema: Schema, real: pd.DataFrame, synthetic: pd.DataFrame) -> float | None:
-    """Share of synthetic rows whose every entity key is one of `real`'s with its (modal) attributes there.
-
-    `real` is the train split the generators saw: over all splits a key's modal attribute can differ
-    from train's where the table itself disagrees, which no generator could know."""
+    """Share of synthetic rows whose every entity key is one of `real`'s (the train split the generators
+    saw) with its modal attributes there."""
     if not schema.entities:
         return None
     ok = np.ones(len(synthetic), dtype=bool)
