@@ -8,8 +8,9 @@
    (`augment sample --balance`, for the rare ratings); rows of a second fit on the same rows whose
    text model is asked through its chat template (`--text-prompt chat`, the instruct model's own
    prior); and a peer's rows: MOSTLY AI's engine
-   (`mostlyai-engine`, the `bench` extra) tuning the same LM with LoRA on the same N rows' ratings
-   and texts, for the wall-clock time our text stage took.
+   (`mostlyai-engine`, the `bench` extra; its CPU default text model, an LSTM from scratch, or with
+   --peer-model smollm2 the LM ours tunes, with LoRA) fit on the same N rows' ratings and texts, for
+   the wall-clock time our text stage took.
 3. The downstream protocol (`augment.train.experiment`) on the same N rows, with the learner given
    by --learner, for each set. Arms, each against real-only and against the controls (the real rows
    repeated, EDA copies, and the real rows oversampled to even ratings): the synthetic rows as
@@ -46,6 +47,8 @@ from bench.reporting import write_report
 
 ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda", "rebalanced"]
 CONTROLS = ["repeated", "eda", "rebalanced"]
+PEER_MODELS = {"lstm": lambda: None, "smollm2": resolve_lm}  # None: the engine's default LSTM
+PEER_NAMES = {"lstm": "LSTMFromScratch-3m", "smollm2": "SmolLM2-135M-Instruct + LoRA"}
 INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decode a value
 
 
@@ -61,6 +64,9 @@ def main() -> None:
     parser.add_argument("--extra-rows", type=int, default=600,
                         help="rows of the rating-balanced set and of the peer's set (default 600)")
     parser.add_argument("--no-peer", action="store_true", help="leave out MOSTLY AI's engine")
+    parser.add_argument("--peer-model", choices=list(PEER_MODELS), default="lstm",
+                        help="the engine's text model: lstm (its CPU default, default) or smollm2 (with LoRA; "
+                        "slow to generate on a CPU)")
     parser.add_argument("--run", default=None, help="the run's folder (default runs/matchedN)")
     args = parser.parse_args()
     settle_process(None)  # the threads and memory settings `python -m augment` runs with
@@ -79,8 +85,8 @@ def main() -> None:
             "rows written through the chat prompt": sampled_rows(chat, "sampled.parquet", args.extra_rows, args.seed)}
     peer = None
     if not args.no_peer:
-        peer = peer_rows(run, args.extra_rows, args.seed)
-        sets[f"MOSTLY AI engine rows ({peer['model']} + LoRA)"] = read_table(peer["rows"])
+        peer = peer_rows(run, args.extra_rows, args.seed, args.peer_model)
+        sets[f"MOSTLY AI engine rows ({peer['model']})"] = read_table(peer["rows"])
     results = {}
     for name, rows in sets.items():
         data = data_from_run(str(run.path), False, None, rows)
@@ -112,10 +118,12 @@ def sampled_rows(run: RunDir, name: str, count: int, seed: int, *flags: str) -> 
     return read_table(path)
 
 
-def peer_rows(run: RunDir, count: int, seed: int) -> dict:
+def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
     """MOSTLY AI engine's LanguageModel fit on the run's N train rows (the target as a category and the
-    text columns), tuning the LM ours tunes (SmolLM2-135M-Instruct) with its LoRA, for as long as our
-    text stage took; then `count` rows. Kept in the run: RUN/peer_mostlyai.parquet and .json."""
+    text columns) for as long as our text stage took, then `count` rows. `model`: "lstm", the engine's
+    CPU default (an LSTM from scratch), or "smollm2", the LM ours tunes, with the engine's LoRA (on 2
+    CPU cores its JSON-constrained generation did not finish one batch of 64 rows in 19 minutes).
+    Kept in the run: RUN/peer_mostlyai.parquet and .json."""
     info_path = run.file("peer_mostlyai.json")
     if info_path.exists():
         return json.loads(info_path.read_text())
@@ -130,19 +138,19 @@ def peer_rows(run: RunDir, count: int, seed: int) -> dict:
     train = prepared.raw_rows("train")[[target, *texts]].astype({target: str})
     budget_min = run.manifest()["stages"]["text"]["seconds"] / 60
     with tempfile.TemporaryDirectory() as workspace:
-        model = LanguageModel(model=resolve_lm(), max_training_time=budget_min, workspace_dir=workspace,
-                              tgt_encoding_types={target: "LANGUAGE_CATEGORICAL"} | dict.fromkeys(texts, "LANGUAGE_TEXT"),
-                              random_state=seed, device="cpu")
+        peer = LanguageModel(model=PEER_MODELS[model](), max_training_time=budget_min, workspace_dir=workspace,
+                             tgt_encoding_types={target: "LANGUAGE_CATEGORICAL"} | dict.fromkeys(texts, "LANGUAGE_TEXT"),
+                             random_state=seed, device="cpu")
         started = time.perf_counter()
-        model.fit(train)
+        peer.fit(train)
         fit_s = time.perf_counter() - started
-        rows = model.sample(n_samples=count)
+        rows = peer.sample(n_samples=count)
         sample_s = time.perf_counter() - started - fit_s
     # a row the engine could not decode carries no label or no text: dropped, as our gates drop theirs
     rows[target] = pd.to_numeric(rows[target], errors="coerce")
     rows = rows[rows[target].notna() & ~rows[texts].isin([INVALID]).any(axis=1)]
     write_table(rows, run.file("peer_mostlyai.parquet"))
-    info = {"model": "SmolLM2-135M-Instruct", "budget_min": round(budget_min, 2), "fit_s": round(fit_s, 1),
+    info = {"model": PEER_NAMES[model], "budget_min": round(budget_min, 2), "fit_s": round(fit_s, 1),
             "sample_s": round(sample_s, 1), "rows": str(run.file("peer_mostlyai.parquet")), "kept": len(rows),
             "asked": count, "threads": torch.get_num_threads()}
     write_json(info_path, info)
@@ -180,8 +188,8 @@ def markdown(summary: dict) -> str:
               "same comparisons and verdict are made on it."), ""]
     peer = summary.get("peer")
     if peer:
-        lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel) tuning {peer['model']} with "
-                  f"LoRA on the same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
+        lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel, {peer['model']}) fit on the "
+                  f"same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
                   f"stage's time; it fit in {peer['fit_s']:.0f} s), then {peer['asked']} rows in "
                   f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating and text)."), ""]
     lines += [f"**Finding**: {finding(summary)}.", ""]
