@@ -123,8 +123,8 @@ def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
     text columns) for as long as our text stage took, then `count` rows. `model`: "lstm", the engine's
     CPU default (an LSTM from scratch), or "smollm2", the LM ours tunes, with the engine's LoRA (on 2
     CPU cores its JSON-constrained generation did not finish one batch of 64 rows in 19 minutes).
-    Kept in the run: RUN/peer_mostlyai.parquet and .json."""
-    info_path = run.file("peer_mostlyai.json")
+    Kept in the run: RUN/peer_mostlyai_MODEL.parquet and .json."""
+    info_path, rows_path = run.file(f"peer_mostlyai_{model}.json"), run.file(f"peer_mostlyai_{model}.parquet")
     if info_path.exists():
         return json.loads(info_path.read_text())
     import transformers.integrations.peft
@@ -149,9 +149,9 @@ def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
     # a row the engine could not decode carries no label or no text: dropped, as our gates drop theirs
     rows[target] = pd.to_numeric(rows[target], errors="coerce")
     rows = rows[rows[target].notna() & ~rows[texts].isin([INVALID]).any(axis=1)]
-    write_table(rows, run.file("peer_mostlyai.parquet"))
+    write_table(rows, rows_path)
     info = {"model": PEER_NAMES[model], "budget_min": round(budget_min, 2), "fit_s": round(fit_s, 1),
-            "sample_s": round(sample_s, 1), "rows": str(run.file("peer_mostlyai.parquet")), "kept": len(rows),
+            "sample_s": round(sample_s, 1), "rows": str(rows_path), "kept": len(rows),
             "asked": count, "threads": torch.get_num_threads()}
     write_json(info_path, info)
     return info
