@@ -42,11 +42,10 @@ from augment.prepared import Prepared
 from augment.runs import RunDir, write_json
 from augment.text.models import resolve_lm
 from augment.train.data import data_from_run
-from augment.train.experiment import AUGMENTING, ExperimentConfig, run_experiment, summarize
+from augment.train.experiment import AUGMENTING, CONTROLS, ExperimentConfig, run_experiment, summarize
 from bench.reporting import write_report
 
 ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda", "rebalanced"]
-CONTROLS = ["repeated", "eda", "rebalanced"]
 PEER_MODELS = {"lstm": lambda: None, "smollm2": resolve_lm}  # None: the engine's default LSTM
 PEER_NAMES = {"lstm": "LSTMFromScratch-3m", "smollm2": "SmolLM2-135M-Instruct + LoRA"}
 INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decode a value
@@ -127,12 +126,14 @@ def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
     info_path, rows_path = run.file(f"peer_mostlyai_{model}.json"), run.file(f"peer_mostlyai_{model}.parquet")
     if info_path.exists():
         return json.loads(info_path.read_text())
-    import transformers.integrations.peft
     from mostlyai.engine import LanguageModel
 
-    # transformers 5.24 asks for peft >= 0.22 before adding an adapter; no such release exists yet,
-    # and 0.21.2 (what `augment` itself tunes with) adds a LoRA adapter fine
-    transformers.integrations.peft.check_peft_version = lambda **_: None
+    if model == "smollm2":
+        import transformers.integrations.peft
+
+        # transformers 5.24 asks for peft >= 0.22 before adding an adapter; no such release exists yet,
+        # and 0.21.2 (what `augment` itself tunes with) adds a LoRA adapter fine
+        transformers.integrations.peft.check_peft_version = lambda **_: None
     prepared = Prepared.load(run)
     target, texts = prepared.schema.target, prepared.schema.text_columns
     train = prepared.raw_rows("train")[[target, *texts]].astype({target: str})

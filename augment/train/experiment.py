@@ -299,9 +299,9 @@ def summarize(results: pd.DataFrame) -> list[dict]:
             if arm in entry["arms"]:
                 entry["arms"][arm] |= _judged(by_arm, arm, "rmse")
                 if "macro_mae" in by_arm[arm] and by_arm[arm]["macro_mae"].notna().all():
-                    entry["arms"][arm]["by_macro_mae"] = {"vs_real": _paired(real, by_arm[arm], "macro_mae"),
-                                                          **_judged(by_arm, arm, "macro_mae")}
-        entry["verdict"] = _verdict(entry["arms"])  # the headline: real and synthetic rows shuffled together
+                    entry["arms"][arm]["by_macro_mae"] = _judged(by_arm, arm, "macro_mae")
+        # the headline: real and synthetic rows shuffled together
+        entry["verdict"] = _verdict(entry["arms"].get("augmented"))
         if "augmented" in entry["arms"] and "more real" in entry["arms"]:
             entry["recovered_fraction_of_real_gain"] = recovered_fraction(
                 entry["arms"]["real"]["rmse"], entry["arms"]["augmented"]["rmse"], entry["arms"]["more real"]["rmse"])
@@ -317,19 +317,21 @@ def _paired(baseline: pd.DataFrame, candidate: pd.DataFrame, metric: str = "rmse
 
 
 def _judged(by_arm: dict[str, pd.DataFrame], arm: str, metric: str) -> dict:
-    """An augmenting arm against each control that ran, and its verdict, by `metric`."""
-    controls = {control: _paired(by_arm[control], by_arm[arm], metric) for control in CONTROLS if control in by_arm}
-    versus_real = _paired(by_arm["real"], by_arm[arm], metric)
-    return {"vs_controls": controls, "verdict": _verdict({arm: {"vs_real": versus_real, "vs_controls": controls}}, arm)}
+    """An augmenting arm against real-only and each control that ran, and its verdict, by `metric`."""
+    judged = {"vs_real": _paired(by_arm["real"], by_arm[arm], metric),
+              "vs_controls": {control: _paired(by_arm[control], by_arm[arm], metric)
+                              for control in CONTROLS if control in by_arm}}
+    return judged | {"verdict": _verdict(judged)}
 
 
-def _verdict(arms: dict, arm: str = "augmented") -> str:
-    if arm not in arms:
+def _verdict(judged: dict | None) -> str:
+    """The verdict of an arm's comparisons (`_judged`), or "not measured" for an arm that did not run."""
+    if judged is None:
         return "not measured (the arm was not run, or there were not enough synthetic rows)"
-    versus = arms[arm]["vs_real"]["verdict"]
+    versus = judged["vs_real"]["verdict"]
     if versus != "gain":
         return versus
-    controls = arms[arm]["vs_controls"]
+    controls = judged["vs_controls"]
     if not controls:
         return "gain over real only (the controls were not run)"
     if any(c["improvement"] <= 0 for c in controls.values()):
