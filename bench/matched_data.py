@@ -15,10 +15,13 @@
    by --learner, for each set. Arms, each against real-only and against the controls (the real rows
    repeated, EDA copies, and the real rows oversampled to even ratings): the synthetic rows as
    written (augmented), relabelled by the real-only model (self-labelled), relabelled by an ensemble
-   of the N rows (ensemble-labelled), and curated by that ensemble (curated; on the admitted rows
-   this is the filter and curation combined). Each is judged by RMSE and by macro MAE.
+   of the N rows (ensemble-labelled) or smoothed halfway toward its reading (smoothed), curated by
+   that ensemble (curated; on the admitted rows this is the filter and curation combined), and drawn
+   in proportion to how well its reading agrees with their label (reweighted). Each is judged by RMSE
+   and by macro MAE.
 
-    python bench/matched_data.py                  # writes reports/matched_data/
+    python bench/matched_data.py                  # N = 250, 500, 1000: writes reports/matched_data/
+    python bench/matched_data.py --train-rows 500 # one N
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from augment.train.data import data_from_run
 from augment.train.experiment import AUGMENTING, CONTROLS, ExperimentConfig, run_experiment, summarize
 from bench.reporting import write_report
 
-ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "repeated", "eda", "rebalanced"]
+ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "smoothed", "reweighted", "repeated", "eda",
+        "rebalanced"]
 PEER_MODELS = {"lstm": lambda: None, "smollm2": resolve_lm}  # None: the engine's default LSTM
 PEER_NAMES = {"lstm": "LSTMFromScratch-3m", "smollm2": "SmolLM2-135M-Instruct + LoRA"}
 INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decode a value
@@ -53,38 +57,49 @@ INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decod
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-rows", type=int, default=500, help="the user's labelled rows, N (default 500)")
-    parser.add_argument("--rows", type=int, default=800, help="admitted synthetic rows the run makes (default 800)")
+    parser.add_argument("--train-rows", type=int, nargs="+", default=[250, 500, 1000],
+                        help="the user's labelled rows, N; one run per N (default 250 500 1000)")
+    parser.add_argument("--rows", type=float, default=1.6,
+                        help="admitted synthetic rows the run makes, per train row (default 1.6: 800 at N = 500)")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.5, 1.0],
                         help="synthetic rows per real row (default 0.5 1)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per setting (default 10)")
     parser.add_argument("--learner", default="tfidf", choices=["tfidf", "zero-shot", "finetune"])
-    parser.add_argument("--seed", type=int, default=0, help="the run's seed")
-    parser.add_argument("--extra-rows", type=int, default=600,
-                        help="rows of the rating-balanced set and of the peer's set (default 600)")
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed")
+    parser.add_argument("--extra-rows", type=float, default=1.2,
+                        help="rows of the rating-balanced, chat-prompt and peer sets, per train row (default 1.2)")
     parser.add_argument("--no-peer", action="store_true", help="leave out MOSTLY AI's engine")
     parser.add_argument("--peer-model", choices=list(PEER_MODELS), default="lstm",
                         help="the engine's text model: lstm (its CPU default, default) or smollm2 (with LoRA; "
                         "slow to generate on a CPU)")
-    parser.add_argument("--run", default=None, help="the run's folder (default runs/matchedN)")
     args = parser.parse_args()
     settle_process(None)  # the threads and memory settings `python -m augment` runs with
+    by_n = {str(n): measure(n, args) for n in args.train_rows}
+    summary = {"learner": args.learner, "seeds": args.seeds, "by_train_rows": by_n}
+    write_report("matched_data", summary, markdown(summary),
+                 headline="; ".join(finding(n, result, args.learner) for n, result in by_n.items()))
 
-    run = RunDir(args.run or f"runs/matched{args.train_rows}")
+
+def measure(train_rows: int, args: argparse.Namespace) -> dict:
+    """Fit (or reuse) the runs on `train_rows` rows, make every set of synthetic rows, and run the
+    protocol on each: {"runs": the commands, "peer": its timing, "sets": {name: rows and summary}}."""
+    run = RunDir(f"runs/matched{train_rows}")
     chat = RunDir(f"{run.path}-chat")  # the same rows, the text LM asked through its chat template
-    same = ["womens-clothing", "--train-rows", str(args.train_rows), "--profile", "quick", "--seed", str(args.seed)]
-    commands = {"run": ["run", *same, "--rows", str(args.rows)], "chat": ["fit", *same, "--text-prompt", "chat"]}
+    extra = round(args.extra_rows * train_rows)
+    same = ["womens-clothing", "--train-rows", str(train_rows), "--profile", "quick", "--seed", str(args.seed)]
+    commands = {"run": ["run", *same, "--rows", str(round(args.rows * train_rows))],
+                "chat": ["fit", *same, "--text-prompt", "chat"]}
     fit_run(run, "synthesize", commands["run"])
     fit_run(chat, "text", commands["chat"])
     generated = read_table(run.file("synthetic_all.parquet"))
     target = Prepared.load(run).schema.target
     sets = {"every generated row": generated, "rows the filter admitted": generated[generated["admitted"]],
-            "rows drawn with every rating equally likely": sampled_rows(run, "balanced.parquet", args.extra_rows,
-                                                                        args.seed, "--balance", target),
-            "rows written through the chat prompt": sampled_rows(chat, "sampled.parquet", args.extra_rows, args.seed)}
+            "rows drawn with every rating equally likely": sampled_rows(run, "balanced.parquet", extra, args.seed,
+                                                                        "--balance", target),
+            "rows written through the chat prompt": sampled_rows(chat, "sampled.parquet", extra, args.seed)}
     peer = None
     if not args.no_peer:
-        peer = peer_rows(run, args.extra_rows, args.seed, args.peer_model)
+        peer = peer_rows(run, extra, args.seed, args.peer_model)
         sets[f"MOSTLY AI engine rows ({peer['model']})"] = read_table(peer["rows"])
     results = {}
     for name, rows in sets.items():
@@ -93,12 +108,10 @@ def main() -> None:
                                   learner=args.learner, arms=ARMS)
         fits = run_experiment(data, config, log_path=run.file("report", "matched_fits.jsonl"))
         results[name] = {"synthetic_rows": len(data.synthetic), "summary": summarize(fits)}
-        print(name, flush=True)
-    summary = {"train_rows": args.train_rows, "learner": args.learner, "seeds": args.seeds,
-               "runs": {name: f"python -m augment {' '.join(command)} --out {path.path}"
-                        for (name, command), path in zip(commands.items(), (run, chat))},
-               "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results}
-    write_report("matched_data", summary, markdown(summary), headline=finding(summary))
+        print(f"N = {train_rows}: {name}", flush=True)
+    return {"runs": {name: f"python -m augment {' '.join(command)} --out {path.path}"
+                     for (name, command), path in zip(commands.items(), (run, chat))},
+            "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results}
 
 
 def fit_run(run: RunDir, last_stage: str, command: list[str]) -> None:
@@ -158,16 +171,16 @@ def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
     return info
 
 
-def finding(summary: dict) -> str:
-    """One sentence: which synthetic arms gained beyond real-only and every control (by RMSE, by macro
-    MAE), and which harmed by RMSE."""
-    judged = [(name, entry["ratio"], arm, scores) for name, result in summary["sets"].items()
-              for entry in result["summary"] for arm, scores in entry["arms"].items() if arm in AUGMENTING]
+def finding(train_rows: str, result: dict, learner: str) -> str:
+    """One sentence for one N: which synthetic arms gained beyond real-only and every control (by RMSE,
+    by macro MAE), and which harmed by RMSE."""
+    judged = [(name, entry["ratio"], arm, scores) for name, one in result["sets"].items()
+              for entry in one["summary"] for arm, scores in entry["arms"].items() if arm in AUGMENTING]
     gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged if scores["verdict"] == "gain"]
     macro_gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged
                    if scores.get("by_macro_mae", {}).get("verdict") == "gain"]
     harms = sorted({arm for _, _, arm, scores in judged if scores["verdict"] == "harm"})
-    text = (f"With {summary['train_rows']} labelled rows ({summary['learner']}), "
+    text = (f"With {train_rows} labelled rows ({learner}), "
             + (f"a gain in RMSE beyond real-only and every control: {', '.join(gains)}" if gains
                else "no synthetic arm gains in RMSE beyond real-only and every control"))
     text += (f"; in macro MAE: {', '.join(macro_gains)}" if macro_gains else "; none in macro MAE either")
@@ -175,45 +188,67 @@ def finding(summary: dict) -> str:
 
 
 def markdown(summary: dict) -> str:
-    lines = [f"# Augmentation with only {summary['train_rows']} labelled rows (womens-clothing, {summary['learner']})",
+    by_n = summary["by_train_rows"]
+    lines = [f"# Augmentation with only N labelled rows, N = {', '.join(by_n)} (womens-clothing, {summary['learner']})",
              "",
-             (f"Every model (generator, text model, filter, its judge, the ensembles, the peer and the learner) sees "
-              f"the same {summary['train_rows']} real train rows; the run: `{summary['runs']['run']}`, and the text "
-              f"model asked through its chat template: `{summary['runs']['chat']}` (its rows: `augment sample "
-              f"--with-text`, unfiltered, as are the rating-balanced rows, `--balance`). Test RMSE "
-              f"of the rating on the whole real test split, mean over {summary['seeds']} seeds; the improvement over "
-              "real-only and over each control (the real rows repeated, EDA copies, the real rows oversampled to "
-              "even ratings) is paired across seeds, with its 95% CI. A gain counts only if it beats real-only and "
-              "every control, each CI above zero. Macro MAE: the mean absolute error of each star rating's test "
-              "rows, averaged over the five ratings (the rare low ratings count as much as the common fives); the "
-              "same comparisons and verdict are made on it."), ""]
-    peer = summary.get("peer")
-    if peer:
-        lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel, {peer['model']}) fit on the "
-                  f"same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
-                  f"stage's time; it fit in {peer['fit_s']:.0f} s), then {peer['asked']} rows in "
-                  f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating and text)."), ""]
-    lines += [f"**Finding**: {finding(summary)}.", ""]
-    for name, result in summary["sets"].items():
-        lines += [f"## {name} ({result['synthetic_rows']} rows)", "",
-                  "| synthetic:real | arm | RMSE | macro MAE | vs real | " + " | ".join(f"vs {c}" for c in CONTROLS)
-                  + " | verdict | macro MAE vs real | verdict by macro MAE |",
-                  "| ---: | --- | ---: | ---: | --- | " + " | ".join("---" for _ in CONTROLS) + " | --- | --- | --- |"]
-        for entry in result["summary"]:
-            for arm, scores in entry["arms"].items():
-                versus = [_difference(scores.get("vs_real"))] + [
-                    _difference(scores.get("vs_controls", {}).get(c)) for c in CONTROLS]
-                macro = scores.get("by_macro_mae", {})
-                lines.append(f"| {entry['ratio']:g} | {arm} | {scores['rmse']:.4f} | "
-                             f"{scores.get('macro_mae', float('nan')):.4f} | " + " | ".join(versus)
-                             + f" | {scores.get('verdict', '')} | {_difference(macro.get('vs_real'))} | "
-                             f"{macro.get('verdict', '')} |")
-            missing = [arm for arm in ARMS if arm not in entry["arms"]]
-            if missing:  # curated: fewer rows pass curation than the ratio asks for
-                lines.append(f"| {entry['ratio']:g} | {', '.join(missing)} | | | | " + " | " * len(CONTROLS)
-                             + "not measured: too few synthetic rows for this ratio | | |")
-        lines.append("")
+             ("For each N, every model (generator, text model, filter, its judge, the ensembles, the peer and the "
+              "learner) sees the same N real train rows: one `augment run` (its every generated row and the rows "
+              "its filter admitted), rows drawn from its models with every rating equally likely (`augment sample "
+              "--balance`, unfiltered), and a second fit whose text model is asked through its chat template "
+              "(`--text-prompt chat`; its rows unfiltered); the commands are under each N. Test RMSE of the rating "
+              f"on the whole real test split, mean over {summary['seeds']} seeds; the improvement over real-only and "
+              "over each control (the real rows repeated, EDA copies, the real rows oversampled to even ratings) is "
+              "paired across seeds, with its 95% CI. A gain counts only if it beats real-only and every control, "
+              "each CI above zero. Macro MAE: the mean absolute error of each star rating's test rows, averaged over "
+              "the five ratings (the rare low ratings count as much as the common fives); the same comparisons and "
+              "verdict are made on it."), "",
+             "## Overview: the synthetic rows as written, at the largest ratio measured", "",
+             ("| N | set | synthetic:real | RMSE real-only | RMSE augmented | verdict | macro MAE real-only "
+             "| macro MAE augmented | change | verdict by macro MAE |"),
+             "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
+    for n, result in by_n.items():
+        for name, one in result["sets"].items():
+            entry = next((e for e in reversed(one["summary"]) if "augmented" in e["arms"]), None)
+            if entry is None:
+                continue
+            real, augmented = entry["arms"]["real"], entry["arms"]["augmented"]
+            change = augmented["macro_mae"] / real["macro_mae"] - 1
+            lines.append(f"| {n} | {name} | {entry['ratio']:g} | {real['rmse']:.4f} | {augmented['rmse']:.4f} | "
+                         f"{augmented['verdict']} | {real['macro_mae']:.4f} | {augmented['macro_mae']:.4f} | "
+                         f"{change:+.1%} | {augmented.get('by_macro_mae', {}).get('verdict', '')} |")
+    lines.append("")
+    for n, result in by_n.items():
+        lines += [f"## N = {n}", "", f"**Finding**: {finding(n, result, summary['learner'])}.", "",
+                  f"The run: `{result['runs']['run']}`; the chat-prompt fit: `{result['runs']['chat']}`.", ""]
+        peer = result.get("peer")
+        if peer:
+            lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel, {peer['model']}) fit on the "
+                       f"same rows' ratings and texts for at most {peer['budget_min']:.1f} min (our text "
+                       f"stage's time; it fit in {peer['fit_s']:.0f} s), then {peer['asked']} rows in "
+                       f"{peer['sample_s']:.0f} s ({peer['kept']} with a readable rating and text)."), ""]
+        for name, one in result["sets"].items():
+            lines += [f"### {name} ({one['synthetic_rows']} rows)", "", *_table(one["summary"]), ""]
     return "\n".join(lines)
+
+
+def _table(summary: list[dict]) -> list[str]:
+    lines = ["| synthetic:real | arm | RMSE | macro MAE | vs real | " + " | ".join(f"vs {c}" for c in CONTROLS)
+             + " | verdict | macro MAE vs real | verdict by macro MAE |",
+             "| ---: | --- | ---: | ---: | --- | " + " | ".join("---" for _ in CONTROLS) + " | --- | --- | --- |"]
+    for entry in summary:
+        for arm, scores in entry["arms"].items():
+            versus = [_difference(scores.get("vs_real"))] + [
+                _difference(scores.get("vs_controls", {}).get(c)) for c in CONTROLS]
+            macro = scores.get("by_macro_mae", {})
+            lines.append(f"| {entry['ratio']:g} | {arm} | {scores['rmse']:.4f} | "
+                         f"{scores.get('macro_mae', float('nan')):.4f} | " + " | ".join(versus)
+                         + f" | {scores.get('verdict', '')} | {_difference(macro.get('vs_real'))} | "
+                         f"{macro.get('verdict', '')} |")
+        missing = [arm for arm in ARMS if arm not in entry["arms"]]
+        if missing:  # curated: fewer rows pass curation than the ratio asks for
+            lines.append(f"| {entry['ratio']:g} | {', '.join(missing)} | | | | " + " | " * len(CONTROLS)
+                         + "not measured: too few synthetic rows for this ratio | | |")
+    return lines
 
 
 def _difference(comparison: dict | None) -> str:

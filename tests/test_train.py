@@ -173,12 +173,14 @@ def test_ensemble_arms_use_models_of_the_same_real_rows_only(monkeypatch):
 
     monkeypatch.setattr(experiment, "make_learner", lambda *args: ReadsLength())
     data = review_data()
-    config = ExperimentConfig(sizes=[40], ratios=[0.5], seeds=1, arms=["ensemble-labelled", "curated"])
+    config = ExperimentConfig(sizes=[40], ratios=[0.5], seeds=1,
+                              arms=["ensemble-labelled", "curated", "smoothed", "reweighted"])
     results = run_experiment(data, config, progress=False)
-    assert sorted(results["arm"]) == ["curated", "ensemble-labelled", "real"]
-    members, real, labelled, curated = fits[:5], fits[5], fits[6], fits[7]  # the members read before any arm fits
+    assert list(results["arm"]) == ["real", "ensemble-labelled", "curated", "smoothed", "reweighted"]
+    # the members read before any arm fits
+    members, real, labelled, curated, smoothed, reweighted = fits[:5], *fits[5:]
     assert len(real) == 40 and all(len(m) == 40 and set(m) <= set(real) for m in members)
-    assert len(labelled) == len(curated) == 60 and labelled[:40] == curated[:40] == real
+    assert all(len(arm) == 60 and arm[:40] == real for arm in (labelled, curated, smoothed, reweighted))
 
     def reading(text):
         return len(text) % 5 + 1.0 + np.mean([0.2, 0.0, 0.2, 0.0, 0.2])
@@ -190,6 +192,27 @@ def test_ensemble_arms_use_models_of_the_same_real_rows_only(monkeypatch):
     near = [(t, y) for t, y in given if abs(reading(t) - y) <= validation_rmse + 1e-9]
     assert all(row in near for row in curated[40:])  # curated rows keep their own label
     assert 20 <= len(near) < len(given)  # the rule drops some rows and leaves enough
+    assert [t for t, _ in smoothed[40:]] == [t for t, _ in labelled[40:]]  # the same rows, other labels
+    # halfway between the row's own label and the reading: twice the label, less the reading, is its own
+    assert all(any(row == (t, pytest.approx(2 * y - reading(t))) for row in given) for t, y in smoothed[40:])
+    assert all((t, y) in given for t, y in reweighted[40:])  # drawn rows keep their own label
+
+    def off(rows):
+        return np.mean([abs(reading(t) - y) for t, y in rows])
+
+    assert off(reweighted[40:]) < off(given)  # the draw favours rows read near their label
+
+
+@given(labels=st.lists(st.floats(1, 5), min_size=1, max_size=20), reading=st.floats(1, 5),
+       error=st.floats(0.05, 2))
+def test_smoothed_labels_lie_halfway_and_agreement_falls_with_distance(labels, reading, error):
+    readings = Readings(np.full((3, len(labels)), reading), validation_rmse=error)
+    labels = np.array(labels)
+    assert readings.smoothed(labels) == pytest.approx((labels + reading) / 2)
+    weights = readings.agreement(labels)
+    assert np.all((weights > 0) & (weights <= 1))
+    order = np.argsort(np.abs(labels - reading), kind="stable")
+    assert np.all(np.diff(weights[order]) <= 1e-12)  # farther from the reading, never more weight
 
 
 def test_synthetic_target_takes_the_synthetic_rows_target_from_a_column(tmp_path):

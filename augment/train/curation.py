@@ -10,7 +10,12 @@ every synthetic text; what it says about a row is used two ways:
   most the median spread). CLLM follows checkpoints of one model through training; resamples of
   the real rows stand in for them here, so a learner without epochs (TF-IDF + ridge) works too.
 - soft targets (SunGen, FewGen): each synthetic row's target is the ensemble's mean reading,
-  which moves a label toward what the text says, by as much as the real rows support.
+  which moves a label toward what the text says, by as much as the real rows support; or, milder,
+  the label smoothed halfway toward that reading (label smoothing keeps part of the label the
+  generator was asked for, as FewGen keeps the class with a smoothing weight).
+- noise-robust weighting (after SunGen): a synthetic row is drawn in proportion to how well the
+  ensemble's reading agrees with its label (a Gaussian in the label's distance from the reading,
+  scaled by the ensemble's validation error), so a likely-noisy row is rare rather than cut out.
 
 Both thresholds come from the real rows (the ensemble's validation error and its spread), not from
 the test rows, so nothing is tuned on what the protocol measures.
@@ -25,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 MEMBERS = 5  # ensemble size: enough for a spread, cheap enough to refit per seed
+SMOOTHING = 0.5  # the reading's share of a smoothed label: halfway, trusting neither side over the other
 
 
 @dataclass
@@ -46,6 +52,16 @@ class Readings:
         """Rows the ensemble reads within its validation error of `labels` and agrees about."""
         close = np.abs(self.mean - np.asarray(labels, float)) <= self.validation_rmse
         return close & (self.spread <= np.median(self.spread))
+
+    def smoothed(self, labels: np.ndarray) -> np.ndarray:
+        """`labels` moved SMOOTHING of the way toward the ensemble's reading."""
+        return (1 - SMOOTHING) * np.asarray(labels, float) + SMOOTHING * self.mean
+
+    def agreement(self, labels: np.ndarray) -> np.ndarray:
+        """Each row's weight, exp(-d^2 / 2) with d = (label - reading) / the validation error, and at
+        least 1e-12 so that every row keeps a chance to be drawn."""
+        distance = (np.asarray(labels, float) - self.mean) / max(self.validation_rmse, 1e-6)
+        return np.maximum(np.exp(-0.5 * distance ** 2), 1e-12)
 
 
 def read_synthetic(fit: Callable[[pd.DataFrame, int], object], real: pd.DataFrame, synthetic: pd.DataFrame,

@@ -14,6 +14,10 @@ For each real-data size, seed and synthetic:real ratio, one learner is fit on ea
   `augment.train.curation`);
 - curated (on request): the real rows + ratio x size synthetic rows drawn from those the ensemble
   learns consistently (CLLM's curation, `augment.train.curation`); not built when too few pass;
+- smoothed (on request): the augmented rows, each synthetic label moved halfway toward the
+  ensemble's reading (label smoothing);
+- reweighted (on request): the real rows + ratio x size synthetic rows drawn with probability in
+  proportion to how well the ensemble's reading agrees with their label (noise-robust weighting);
 - synthetic: ratio x size synthetic rows only (train on synthetic, test on real);
 - more real: size x (1 + ratio) real rows (the ceiling synthetic rows can approach);
 - repeated: the real rows repeated to size x (1 + ratio) (more steps alone must not pass for a gain);
@@ -50,11 +54,13 @@ from augment.train.fitlog import FitLog, data_fingerprint
 from augment.train.learners import FineTuneConfig, make_learner, rmse
 from augment.train.stats import mean_ci, paired_comparison, recovered_fraction
 
-ARMS = ("real", "augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "synthetic",
-        "more real", "repeated", "eda", "rebalanced")
+ARMS = ("real", "augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "smoothed",
+        "reweighted", "synthetic", "more real", "repeated", "eda", "rebalanced")
 # the arms that add synthetic rows to the real ones
-AUGMENTING = ("augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated")
-READ_BY_ENSEMBLE = ("ensemble-labelled", "curated")  # the arms that need the ensemble's readings
+AUGMENTING = ("augmented", "synthetic first", "self-labelled", "ensemble-labelled", "curated", "smoothed",
+              "reweighted")
+# the arms that need the ensemble's readings
+READ_BY_ENSEMBLE = ("ensemble-labelled", "curated", "smoothed", "reweighted")
 DEFAULT_ARMS = ("augmented", "synthetic", "more real", "repeated", "eda")
 # what a gain must beat: more steps alone, a cheap classic augmentation, and (when run) the real rows
 # oversampled to even ratings
@@ -130,11 +136,16 @@ def _arm_tables(data: Data, config: ExperimentConfig, size: int, ratio: float, s
         if "self-labelled" in config.arms:
             arms["self-labelled"] = pd.concat([real, synthetic.assign(y=fits.self_labels(real, synthetic, seed))])
         if set(READ_BY_ENSEMBLE) & set(config.arms):
-            readings = fits.readings(real, seed)
+            readings, labels = fits.readings(real, seed), data.synthetic["y"].to_numpy(float)
             arms["ensemble-labelled"] = pd.concat([real, synthetic.assign(y=readings.mean[picked])])
-            pool = data.synthetic[readings.curated(data.synthetic["y"].to_numpy(float))]
+            arms["smoothed"] = pd.concat([real, synthetic.assign(y=readings.smoothed(labels)[picked])])
+            pool = data.synthetic[readings.curated(labels)]
             if len(pool) >= extra:
                 arms["curated"] = pd.concat([real, pool.sample(extra, random_state=seed)])
+            weights = readings.agreement(labels)
+            drawn = np.random.default_rng([seed, 13]).choice(len(labels), size=extra, replace=False,
+                                                             p=weights / weights.sum())
+            arms["reweighted"] = pd.concat([real, data.synthetic.iloc[drawn]])
     if size + extra <= len(data.train):
         arms["more real"] = data.train.iloc[order[: size + extra]]
     arms["repeated"] = real.iloc[np.resize(np.arange(len(real)), size + extra)]
