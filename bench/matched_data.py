@@ -43,9 +43,10 @@ from augment.cli import settle_process
 from augment.data import read_table, write_table
 from augment.prepared import Prepared
 from augment.runs import RunDir, write_json
+from augment.split import split_rows
 from augment.text.models import resolve_lm
-from augment.train.data import data_from_run
-from augment.train.experiment import AUGMENTING, CONTROLS, ExperimentConfig, run_experiment, summarize
+from augment.train.data import data_from_run, learning_table
+from augment.train.experiment import AUGMENTING, CONTROLS, Data, ExperimentConfig, run_experiment, summarize
 from bench.reporting import write_report
 
 ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "smoothed", "reweighted", "repeated", "eda",
@@ -75,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     settle_process(None)  # the threads and memory settings `python -m augment` runs with
     by_n = {str(n): measure(n, args) for n in args.train_rows}
-    summary = {"learner": args.learner, "seeds": args.seeds, "by_train_rows": by_n}
+    summary = {"learner": args.learner, "seeds": args.seeds, "by_train_rows": by_n, "gains": gains(by_n)}
     write_report("matched_data", summary, markdown(summary),
                  headline="; ".join(finding(n, result, args.learner) for n, result in by_n.items()))
 
@@ -101,17 +102,31 @@ def measure(train_rows: int, args: argparse.Namespace) -> dict:
     if not args.no_peer:
         peer = peer_rows(run, extra, args.seed, args.peer_model)
         sets[f"MOSTLY AI engine rows ({peer['model']})"] = read_table(peer["rows"])
-    results = {}
+    results, log = {}, run.file("report", "matched_fits.jsonl")
     for name, rows in sets.items():
         data = data_from_run(str(run.path), False, None, rows)
         config = ExperimentConfig(sizes=[len(data.train)], ratios=args.ratios, seeds=args.seeds,
                                   learner=args.learner, arms=ARMS)
-        fits = run_experiment(data, config, log_path=run.file("report", "matched_fits.jsonl"))
-        results[name] = {"synthetic_rows": len(data.synthetic), "summary": summarize(fits)}
+        results[name] = {"synthetic_rows": len(data.synthetic), "summary": summarize(run_experiment(data, config,
+                                                                                                   log_path=log))}
         print(f"N = {train_rows}: {name}", flush=True)
     return {"runs": {name: f"python -m augment {' '.join(command)} --out {path.path}"
                      for (name, command), path in zip(commands.items(), (run, chat))},
-            "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results}
+            "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results,
+            "ceiling": ceiling(run, data, config, args.seed, log)}
+
+
+def ceiling(run: RunDir, data: Data, config: ExperimentConfig, seed: int, log: Path) -> dict[str, dict]:
+    """The more-real ceiling at each ratio: the learner fit on as many real rows as the user has and on
+    (1 + ratio) times as many, both drawn from the table's whole train split (rows this user does not
+    have), validated and tested on the run's rows. {ratio: the improvement, paired across seeds}."""
+    prepared = Prepared.load(run)
+    whole = split_rows(prepared.clean, prepared.schema.target, seed=seed)["train"]  # the split before --train-rows
+    rows = learning_table(prepared.raw.loc[whole], prepared.schema, False, None)
+    more = Data(rows, rows.iloc[:0], data.validation, data.test)
+    fits = run_experiment(more, ExperimentConfig(sizes=config.sizes, ratios=config.ratios, seeds=config.seeds,
+                                                 learner=config.learner, arms=["more real"]), log_path=log)
+    return {f"{entry['ratio']:g}": entry["arms"]["more real"]["vs_real"] for entry in summarize(fits)}
 
 
 def fit_run(run: RunDir, last_stage: str, command: list[str]) -> None:
@@ -187,6 +202,33 @@ def finding(train_rows: str, result: dict, learner: str) -> str:
     return text + (f"; significant harm in RMSE from {', '.join(harms)}" if harms else "")
 
 
+TARGET_MACRO_CHANGE = -0.10  # the target: macro MAE down by 10% or more, or half the ceiling in RMSE
+
+
+def gains(by_n: dict) -> list[dict]:
+    """Every augmenting arm that gains beyond real-only and every control, by RMSE or by macro MAE, with
+    its share of the more-real ceiling, its macro MAE change and whether it meets the target."""
+    out = []
+    for n, result in by_n.items():
+        for name, one in result["sets"].items():
+            for entry in one["summary"]:
+                real = entry["arms"]["real"]
+                for arm, scores in entry["arms"].items():
+                    macro = scores.get("by_macro_mae", {})
+                    if arm not in AUGMENTING or "gain" not in (scores["verdict"], macro.get("verdict")):
+                        continue
+                    top = result.get("ceiling", {}).get(f"{entry['ratio']:g}", {}).get("improvement", float("nan"))
+                    share = scores["vs_real"]["improvement"] / top if top > 0 else float("nan")
+                    change = scores["macro_mae"] / real["macro_mae"] - 1
+                    met = (scores["verdict"] == "gain" and share >= 0.5) or (
+                        macro.get("verdict") == "gain" and change <= TARGET_MACRO_CHANGE)
+                    out.append({"train_rows": n, "set": name, "ratio": entry["ratio"], "arm": arm,
+                                "rmse_vs_real": scores["vs_real"], "share_of_ceiling": share,
+                                "macro_mae_change": change, "verdict": scores["verdict"],
+                                "verdict_by_macro_mae": macro.get("verdict"), "meets_target": bool(met)})
+    return out
+
+
 def markdown(summary: dict) -> str:
     by_n = summary["by_train_rows"]
     lines = [f"# Augmentation with only N labelled rows, N = {', '.join(by_n)} (womens-clothing, {summary['learner']})",
@@ -201,11 +243,24 @@ def markdown(summary: dict) -> str:
               "paired across seeds, with its 95% CI. A gain counts only if it beats real-only and every control, "
               "each CI above zero. Macro MAE: the mean absolute error of each star rating's test rows, averaged over "
               "the five ratings (the rare low ratings count as much as the common fives); the same comparisons and "
-              "verdict are made on it."), "",
-             "## Overview: the synthetic rows as written, at the largest ratio measured", "",
-             ("| N | set | synthetic:real | RMSE real-only | RMSE augmented | verdict | macro MAE real-only "
-             "| macro MAE augmented | change | verdict by macro MAE |"),
-             "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
+              "verdict are made on it. The ceiling: what as many more *real* rows would improve the RMSE, measured "
+              "with rows of the table's whole train split that this user does not have. The target: a gain of at "
+              "least half the ceiling in RMSE, or a macro MAE down by 10% or more, beyond every control."), "",
+             "## Every arm that gains beyond real-only and every control", ""]
+    found = gains(by_n)
+    if found:
+        lines += [("| N | set | synthetic:real | arm | RMSE vs real | share of the ceiling | macro MAE change | verdict "
+                  "| verdict by macro MAE | meets the target |"),
+                  "| ---: | --- | ---: | --- | --- | ---: | ---: | --- | --- | --- |"]
+        lines += [f"| {g['train_rows']} | {g['set']} | {g['ratio']:g} | {g['arm']} | {_difference(g['rmse_vs_real'])} "
+                  f"| {g['share_of_ceiling']:.0%} | {g['macro_mae_change']:+.1%} | {g['verdict']} | "
+                  f"{g['verdict_by_macro_mae'] or ''} | {'yes' if g['meets_target'] else 'no'} |" for g in found]
+    else:
+        lines.append("None, at any N.")
+    lines += ["", "## The synthetic rows as written, at the largest ratio measured", "",
+              ("| N | set | synthetic:real | RMSE real-only | RMSE augmented | verdict | macro MAE real-only "
+               "| macro MAE augmented | change | verdict by macro MAE |"),
+              "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
     for n, result in by_n.items():
         for name, one in result["sets"].items():
             entry = next((e for e in reversed(one["summary"]) if "augmented" in e["arms"]), None)
@@ -220,6 +275,10 @@ def markdown(summary: dict) -> str:
     for n, result in by_n.items():
         lines += [f"## N = {n}", "", f"**Finding**: {finding(n, result, summary['learner'])}.", "",
                   f"The run: `{result['runs']['run']}`; the chat-prompt fit: `{result['runs']['chat']}`.", ""]
+        if result.get("ceiling"):
+            lines += ["The ceiling, as many more real rows: " + "; ".join(
+                f"{ratio}:1 improves the RMSE by {_difference(c)}" for ratio, c in result["ceiling"].items()) + ".",
+                ""]
         peer = result.get("peer")
         if peer:
             lines += [(f"The peer: MOSTLY AI's engine (`mostlyai-engine` LanguageModel, {peer['model']}) fit on the "
