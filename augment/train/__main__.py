@@ -54,8 +54,9 @@ def build_parser() -> Parser:
                         "rows + synthetic rows drawn from those that ensemble reads near their label and agrees about "
                         "(CLLM-style curation). 'smoothed': each synthetic label moved halfway toward that ensemble's "
                         "reading (label smoothing). 'reweighted': synthetic rows drawn in proportion to how well "
-                        "that reading agrees with their label (noise-robust weighting). 'rebalanced': a control for rating-balanced synthetic rows, the real "
-                        "rows + as many more drawn from them with every rating equally likely")
+                        "that reading agrees with their label (noise-robust weighting). 'rebalanced': a control for "
+                        "rating-balanced synthetic rows, the real rows + as many more drawn from them with every rating "
+                        "equally likely")
     parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
                         help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
     parser.add_argument("--encoder", default="minilm-l6", metavar="NAME", help="encoder: a local folder or hub id (default MiniLM)")
