@@ -189,8 +189,7 @@ def peer_rows(run: RunDir, count: int, seed: int, model: str) -> dict:
 def finding(train_rows: str, result: dict, learner: str) -> str:
     """One sentence for one N: which synthetic arms gained beyond real-only and every control (by RMSE,
     by macro MAE), and which harmed by RMSE."""
-    judged = [(name, entry["ratio"], arm, scores) for name, one in result["sets"].items()
-              for entry in one["summary"] for arm, scores in entry["arms"].items() if arm in AUGMENTING]
+    judged = [(name, entry["ratio"], arm, scores) for name, entry, arm, scores in _augmenting(result)]
     gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged if scores["verdict"] == "gain"]
     macro_gains = [f"{arm} ({name}, {ratio:g}:1)" for name, ratio, arm, scores in judged
                    if scores.get("by_macro_mae", {}).get("verdict") == "gain"]
@@ -205,27 +204,33 @@ def finding(train_rows: str, result: dict, learner: str) -> str:
 TARGET_MACRO_CHANGE = -0.10  # the target: macro MAE down by 10% or more, or half the ceiling in RMSE
 
 
+def _augmenting(result: dict):
+    """(set name, summary entry, arm, scores) of every augmenting arm of one N's sets."""
+    for name, one in result["sets"].items():
+        for entry in one["summary"]:
+            for arm, scores in entry["arms"].items():
+                if arm in AUGMENTING:
+                    yield name, entry, arm, scores
+
+
 def gains(by_n: dict) -> list[dict]:
     """Every augmenting arm that gains beyond real-only and every control, by RMSE or by macro MAE, with
     its share of the more-real ceiling, its macro MAE change and whether it meets the target."""
     out = []
     for n, result in by_n.items():
-        for name, one in result["sets"].items():
-            for entry in one["summary"]:
-                real = entry["arms"]["real"]
-                for arm, scores in entry["arms"].items():
-                    macro = scores.get("by_macro_mae", {})
-                    if arm not in AUGMENTING or "gain" not in (scores["verdict"], macro.get("verdict")):
-                        continue
-                    top = result.get("ceiling", {}).get(f"{entry['ratio']:g}", {}).get("improvement", float("nan"))
-                    share = scores["vs_real"]["improvement"] / top if top > 0 else float("nan")
-                    change = scores["macro_mae"] / real["macro_mae"] - 1
-                    met = (scores["verdict"] == "gain" and share >= 0.5) or (
-                        macro.get("verdict") == "gain" and change <= TARGET_MACRO_CHANGE)
-                    out.append({"train_rows": n, "set": name, "ratio": entry["ratio"], "arm": arm,
-                                "rmse_vs_real": scores["vs_real"], "share_of_ceiling": share,
-                                "macro_mae_change": change, "verdict": scores["verdict"],
-                                "verdict_by_macro_mae": macro.get("verdict"), "meets_target": bool(met)})
+        for name, entry, arm, scores in _augmenting(result):
+            macro = scores.get("by_macro_mae", {})
+            if "gain" not in (scores["verdict"], macro.get("verdict")):
+                continue
+            top = result.get("ceiling", {}).get(f"{entry['ratio']:g}", {}).get("improvement", float("nan"))
+            share = scores["vs_real"]["improvement"] / top if top > 0 else float("nan")
+            change = scores["macro_mae"] / entry["arms"]["real"]["macro_mae"] - 1
+            met = (scores["verdict"] == "gain" and share >= 0.5) or (
+                macro.get("verdict") == "gain" and change <= TARGET_MACRO_CHANGE)
+            out.append({"train_rows": n, "set": name, "ratio": entry["ratio"], "arm": arm,
+                        "rmse_vs_real": scores["vs_real"], "share_of_ceiling": share, "macro_mae_change": change,
+                        "verdict": scores["verdict"], "verdict_by_macro_mae": macro.get("verdict"),
+                        "meets_target": bool(met)})
     return out
 
 
