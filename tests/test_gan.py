@@ -113,7 +113,7 @@ def test_save_load_round_trip(tmp_path, fitted):
     gan, _, _ = fitted
     gan.save(tmp_path / "gan")
     assert sorted(p.name for p in (tmp_path / "gan").iterdir()) == [
-        "config.json", "critic.safetensors", "generator.safetensors"]
+        "config.json", "critic.safetensors", "generator.safetensors", "target.safetensors"]
     again = TabularGAN.load(tmp_path / "gan")
     pd.testing.assert_frame_equal(gan.sample(150, conditions={"genre": "drama"}, seed=9),
                                   again.sample(150, conditions={"genre": "drama"}, seed=9))

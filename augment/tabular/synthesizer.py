@@ -7,7 +7,8 @@ Training keeps the generator of the epoch with the best validation quality (SDMe
 shapes and pair trends against the real validation split), and stops early when it stalls.
 Rules every train row keeps (a column another determines, level pairs that never occur) hold in
 every sampled row (see constraints.py). The networks also model each row's region of the numbers'
-joint, a hidden discrete column (see modes.py).
+joint, a hidden discrete column (see modes.py). The target of each sampled row is drawn from a
+classifier of p(target | the row's other columns) fit on the train rows (see target.py).
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
 gradients are averaged across processes before each step, so the networks stay identical on all
@@ -37,7 +38,8 @@ from augment.tabular.entities import KeyDrawer
 from augment.tabular.model import Critic, Generator, activate, condition_loss
 from augment.tabular.modes import MODE_COLUMN, Modes
 from augment.tabular.sampler import ConditionSampler
-from augment.tabular.transformer import DataTransformer
+from augment.tabular.target import TargetModel
+from augment.tabular.transformer import DataTransformer, DiscreteColumn
 
 MIN_TRAIN_ROWS = 50
 SAMPLE_CHUNK = 5000
@@ -66,6 +68,7 @@ class GANConfig:
     calibrate: bool = True  # after the fit, match each column's marginal to train (DataTransformer.calibrate)
     rules: bool = True  # hold the rules every train row keeps: determined columns, impossible pairs (constraints.py)
     modes: int = 20  # k-means regions of the continuous columns' joint, one more discrete column (modes.py); 0: none
+    target_model: bool = True  # draw the target from p(target | the other columns), fit on train (target.py)
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -226,6 +229,7 @@ class TabularGAN:
         self.sampler = ConditionSampler(self.transformer)
         encoded = self.transformer.transform(train, np.random.default_rng(self.seed))
         self.impossible = ImpossiblePairs.fit(self.transformer, encoded) if cfg.rules else ImpossiblePairs()
+        self.target_model = self._fit_target_model(train, schema)
         data = torch.from_numpy(encoded).to(device)
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
@@ -237,6 +241,15 @@ class TabularGAN:
             except RuntimeError:
                 raise UserError("--init-from: the earlier run's networks have other sizes; fit from scratch") from None
         return sampler, data, critic
+
+    def _fit_target_model(self, train: pd.DataFrame, schema: Schema) -> TargetModel | None:
+        """p(target | the networks' other columns); None without a modelled target or with the model off.
+        A target that is an entity's attribute comes with the entity's key, so it is left to the key."""
+        modelled = self.plan.continuous + self.plan.discrete
+        target = schema.target
+        if not self.config.target_model or target not in modelled or schema.entity_of(target):
+            return None
+        return TargetModel.fit(train, self.transformer, target, [c for c in modelled if c != target], self.seed)
 
     def _discrete_slices(self) -> list[tuple[int, int, int]]:
         """(start in the data matrix, width, start in the condition vector) per conditionable column."""
@@ -299,6 +312,8 @@ class TabularGAN:
                     rows[column.name] = pd.Series([value] * size, dtype=object)
                 elif column.name == balance:
                     rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
+            if self.target_model is not None and self.target_model.target.name not in (*conditions, balance):
+                rows[self.target_model.target.name] = self._draw_target(rows, rng)
             for rule in self.determined:  # after the conditions, which may set a source
                 rows[rule.column] = rule.apply(rows)
             for drawer in self.key_drawers:
@@ -330,6 +345,21 @@ class TabularGAN:
                 break
             out[again] = drawn(conditions[again])
         return out
+
+    def _draw_target(self, rows: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
+        """The target model's draw for each row; a drawn level that makes an impossible pair with the
+        row's other levels is drawn again, up to MAX_REDRAWS rounds, then the generator's is kept."""
+        name = self.target_model.target.name
+        drawn = self.target_model.draw(rows, rng)
+        if not isinstance(self.target_model.target, DiscreteColumn) or not self.impossible.pairs:
+            return drawn
+        for _ in range(MAX_REDRAWS):
+            again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
+            if not again.any():
+                return drawn
+            drawn[again] = self.target_model.draw(rows[again], rng)
+        again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
+        return drawn.where(~again, rows[name])
 
     def check_conditions(self, conditions: dict[str, object], balance: str | None = None) -> None:
         """A UserError for a column that cannot be conditioned on or a value it never takes, before any work."""
@@ -364,6 +394,9 @@ class TabularGAN:
         for name, module in (("generator", self.generator), ("critic", self.critic)):
             with atomic_path(folder / f"{name}.safetensors") as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+        if self.target_model is not None:
+            with atomic_path(folder / "target.safetensors") as tmp:
+                save_file(self.target_model.state(), str(tmp))
         write_json(folder / "config.json", {
             "config": asdict(self.config),
             "seed": self.seed,
@@ -374,6 +407,7 @@ class TabularGAN:
             "determined": [asdict(rule) for rule in self.determined],
             "impossible_pairs": self.impossible.pairs,
             "modes": asdict(self.modes) if self.modes else None,
+            "target_model": self.target_model.to_dict() if self.target_model else None,
             "best_epoch": self.best_epoch,
             "history": self.history,
         })
@@ -390,6 +424,9 @@ class TabularGAN:
         gan.determined = [Determined(**rule) for rule in meta.get("determined", [])]
         gan.impossible = ImpossiblePairs([tuple(pair) for pair in meta.get("impossible_pairs", [])])
         gan.modes = Modes(**meta["modes"]) if meta.get("modes") else None
+        gan.target_model = TargetModel.from_parts(meta["target_model"], gan.transformer,
+                                                  load_file(str(folder / "target.safetensors"))) \
+            if meta.get("target_model") else None
         gan.sampler = ConditionSampler(gan.transformer)
         gan.best_epoch, gan.history = meta["best_epoch"], meta["history"]
         cfg = gan.config

@@ -144,6 +144,11 @@ class DataTransformer:
                 return column
         raise KeyError(name)
 
+    def subset(self, names: list[str]) -> DataTransformer:
+        """The encoding of `names` alone (the same column objects), in this encoding's order."""
+        return DataTransformer([c for c in self.continuous if c.name in names],
+                               [c for c in self.discrete if c.name in names], [n for n in self.order if n in names])
+
     @property
     def spans(self) -> list[tuple[int, str]]:
         """(width, activation) of each block of the encoded matrix, in order."""
@@ -202,7 +207,7 @@ class DataTransformer:
                 column.calibration = [] if raw is None else np.maximum.accumulate(
                     np.quantile(raw[:, start], np.linspace(0, 1, CALIBRATION_POINTS))).tolist()
             else:
-                column.bias = [] if raw is None else _level_bias(raw[:, start : start + width], column.frequencies)
+                column.bias = [] if raw is None else level_bias(raw[:, start : start + width], column.frequencies)
 
     def rebalance(self, drawn: np.ndarray) -> None:
         """Shift each discrete level's bias by the log ratio of its train share to its share among the
@@ -330,7 +335,7 @@ def _decode_continuous(column: ContinuousColumn, block: np.ndarray) -> pd.Series
     return series
 
 
-def _level_bias(logits: np.ndarray, frequencies: list[float]) -> list[float]:
+def level_bias(logits: np.ndarray, frequencies: list[float]) -> list[float]:
     """A bias per level such that softmax(logits + bias), averaged over the rows, gives `frequencies`."""
     logits = logits.astype(float)
     odds = np.exp(logits - logits.max(axis=1, keepdims=True))  # softmax(l + b) = odds * e^b / (odds @ e^b)
