@@ -167,12 +167,16 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     # Parsed by their own modules (see DELEGATED); listed here so that --help shows them.
     commands.add_parser("train", add_help=False,
                         help="real-only vs augmented rating models on the real test split (see train --help)")
+    commands.add_parser("relabel", add_help=False,
+                        help="synthetic rows with what models of the real rows read in their texts: smoothed targets, "
+                        "weights and a curated flag for your own trainer (see relabel --help)")
     commands.add_parser("evaluate", add_help=False,
                         help="the fidelity report of a synthetic table against a real one (see evaluate --help)")
     return parser, sub
 
 
-DELEGATED = {"train": "augment.train.__main__", "evaluate": "augment.evaluate.__main__"}
+DELEGATED = {"train": "augment.train.__main__", "relabel": "augment.train.relabel",
+             "evaluate": "augment.evaluate.__main__"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

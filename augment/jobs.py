@@ -218,21 +218,13 @@ def train(*, run: str | Path | None = None, data: str | Path | pd.DataFrame | No
     synthetic rows. Writes results.json, results.csv and figures to `out` (a rerun resumes from its
     fits.jsonl); returns the summary rows with their verdicts."""
     from augment.distributed import World
-    from augment.train.data import data_from_run, data_from_table
     from augment.train.experiment import ExperimentConfig, run_experiment, summarize, to_dict
     from augment.train.outputs import write_results
 
-    if (run is None) == (data is None):
-        raise UserError("give either a run directory (--run) or a table (--data)")
     experiment = experiment or ExperimentConfig()
     world = world or World()
-    if run is not None:
-        rows = data_from_run(run, with_fields, experiment.aux_target, synthetic, synthetic_target)
-        out = Path(out or Path(run) / "report" / "train")
-    else:
-        rows = data_from_table(data, synthetic, overrides or SchemaOverrides(), with_fields, experiment.aux_target,
-                               synthetic_target)
-        out = Path(out or "train-results")
+    rows = _learning_data(run, data, synthetic, overrides, with_fields, experiment.aux_target, synthetic_target)
+    out = Path(out or (Path(run) / "report" / "train" if run is not None else "train-results"))
     results = run_experiment(rows, experiment, world=world, log_path=out / "fits.jsonl")
     if not world.is_main:
         return {}
@@ -241,3 +233,57 @@ def train(*, run: str | Path | None = None, data: str | Path | pd.DataFrame | No
     inputs["synthetic"] = synthetic
     write_results(results, summary, to_dict(experiment) | {"processes": world.size}, out, provenance(inputs))
     return {"out": out, "summary": summary}
+
+
+def relabel(*, out: str | Path, run: str | Path | None = None, data: str | Path | pd.DataFrame | None = None,
+            synthetic: str | Path | pd.DataFrame | None = None, experiment: ExperimentConfig | None = None,
+            overrides: SchemaOverrides | None = None, with_fields: bool = False, seed: int = 0,
+            world: World | None = None) -> pd.DataFrame:
+    """The synthetic rows with what models of the real train rows read in their texts, for a user's own
+    trainer: 5 learners (`experiment.learner`) fit on bootstrap resamples of the real train rows read
+    every synthetic text (see augment/train/curation.py). Adds the columns reading (their mean),
+    reading_spread, smoothed_target (the row's target moved halfway toward the reading), weight (how
+    well the reading agrees with the target, for weighted sampling or a weighted loss) and curated
+    (the ensemble reads the row near its target and agrees about it). The target and every other
+    column stay as they were; a row the learners cannot read (no text, no target, or a text equal to a
+    validation or test row's) gets no reading, weight 0 and curated False. Writes `out` atomically
+    (.parquet, .csv or .jsonl) and returns the rows."""
+    from augment.data import write_table
+    from augment.distributed import World
+    from augment.train.curation import read_synthetic
+    from augment.train.experiment import ExperimentConfig, fit_learner
+
+    experiment = experiment or ExperimentConfig()
+    world = world or World()
+    table_format(Path(out))  # an unknown extension is refused before any fit
+    if synthetic is None and run is None:
+        raise UserError("give the synthetic rows to read (--synthetic FILE)")
+    rows = _learning_data(run, data, synthetic, overrides, with_fields, experiment.aux_target, None)
+    if rows.synthetic.empty:
+        raise UserError("none of the synthetic rows has both a text and a target to read")
+    validation = rows.validation.sample(min(experiment.validation_rows, len(rows.validation)), random_state=0)
+    readings = read_synthetic(lambda table, s: fit_learner(table, validation, experiment, s, world),
+                              rows.train, rows.synthetic, validation, seed)
+    columns = readings.columns(rows.synthetic["y"].to_numpy(float)).set_index(rows.synthetic.index)
+    taken = [c for c in columns.columns if c in rows.synthetic_rows.columns]
+    if taken:
+        raise UserError(f"the synthetic rows already have a column named {', '.join(taken)}, which relabel adds; "
+                        "rename it first")
+    relabelled = rows.synthetic_rows.join(columns)
+    relabelled = relabelled.fillna({"weight": 0.0}).astype({"curated": "boolean"}).fillna({"curated": False})
+    if world.is_main:
+        write_table(relabelled, out)
+    return relabelled
+
+
+def _learning_data(run, data, synthetic, overrides: SchemaOverrides | None, with_fields: bool,
+                   aux_target: str | None, synthetic_target: str | None):
+    """The learners' rows from a run directory or a table (see augment/train/data.py)."""
+    from augment.train.data import data_from_run, data_from_table
+
+    if (run is None) == (data is None):
+        raise UserError("give either a run directory (--run) or a table (--data)")
+    if run is not None:
+        return data_from_run(run, with_fields, aux_target, synthetic, synthetic_target)
+    return data_from_table(data, synthetic, overrides or SchemaOverrides(), with_fields, aux_target,
+                           synthetic_target)

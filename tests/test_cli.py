@@ -21,7 +21,7 @@ def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "augment", "--help"], capture_output=True, text=True, check=True)
     for command in ("inspect", "fit", "sample", "filter", "run", "export"):
         assert command in out.stdout
-    for command in ("train", "evaluate"):
+    for command in ("train", "relabel", "evaluate"):
         assert command in out.stdout
         result = subprocess.run([sys.executable, "-m", "augment", command, "--help"], capture_output=True, text=True,
                                 check=False)

@@ -327,8 +327,8 @@ def test_a_rerun_resumes_from_the_fit_log(tmp_path, monkeypatch):
     lines = log.read_text().splitlines()
     assert len(lines) == 4  # real and augmented for 2 seeds
     log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])  # killed while writing the third fit
-    fitted, original = [], experiment._fitted
-    monkeypatch.setattr(experiment, "_fitted", lambda table, *args: fitted.append(len(table)) or original(table, *args))
+    fitted, original = [], experiment.fit_learner
+    monkeypatch.setattr(experiment, "fit_learner", lambda table, *args: fitted.append(len(table)) or original(table, *args))
     again = run_experiment(data, config, progress=False, log_path=log)
     assert len(fitted) == 2  # the two fits not (fully) logged
     pd.testing.assert_frame_equal(first, again)
@@ -393,3 +393,35 @@ def test_the_rebalanced_control_adds_real_rows_with_every_rating_equally_likely(
     assert len(shares) == len(counts) and np.allclose(shares, 1 / len(counts), atol=0.04)
     continuous = pd.DataFrame({"text": [f"r{i}" for i in range(30)], "y": np.linspace(0, 1, 30)})
     assert experiment._rebalanced(continuous, 10, seed) is None  # no classes to balance
+
+
+def test_relabel_adds_the_ensembles_reading_and_changes_no_given_column(tmp_path, capsys):
+    from augment.data import read_table
+    from augment.train.relabel import main as relabel
+
+    table = make_review_table(rows=700)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    synthetic = table.iloc[:300].assign(review=lambda d: d["review"].str.upper()).reset_index(drop=True)
+    flipped = synthetic.index % 2 == 1  # half the rows carry the opposite rating of what their text says
+    synthetic.loc[flipped, "rating"] = 6 - synthetic.loc[flipped, "rating"]
+    synthetic.to_csv(tmp_path / "s.csv", index=False)
+    given = read_table(tmp_path / "s.csv")
+    argv = ["--data", tmp_path / "t.csv", "--synthetic", tmp_path / "s.csv", "--out", tmp_path / "r.csv",
+            "--role", "review=text"]
+    assert run_cli(relabel, [str(a) for a in argv]) == 0
+    rows = read_table(tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(rows[given.columns], given)
+    read = rows["reading"].notna()
+    assert (read == given["review"].notna()).all() and f"{(~read).sum()} row(s) without a reading" in capsys.readouterr().out
+    assert (rows.loc[~read, "weight"] == 0).all() and not rows.loc[~read, "curated"].any()
+    np.testing.assert_allclose(rows.loc[read, "smoothed_target"], (rows["rating"] + rows["reading"])[read] / 2)
+    far = read & (rows["rating"] - rows["reading"]).abs().gt(1.5)
+    near = read & (rows["rating"] - rows["reading"]).abs().lt(0.5)
+    assert far.sum() > 20 and near.sum() > 20
+    assert rows.loc[far, "weight"].max() < rows.loc[near, "weight"].min() and not rows.loc[far, "curated"].any()
+    assert rows.loc[read & ~flipped, "weight"].mean() > 2 * rows.loc[read & flipped, "weight"].mean()
+    # A column the job would add is refused, before anything is written.
+    given.assign(weight=1.0).to_csv(tmp_path / "w.csv", index=False)
+    argv[3], argv[5] = tmp_path / "w.csv", tmp_path / "w.parquet"
+    assert run_cli(relabel, [str(a) for a in argv]) == 2
+    assert "already have a column named weight" in capsys.readouterr().err and not (tmp_path / "w.parquet").exists()

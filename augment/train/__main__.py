@@ -5,16 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from augment.cli import (
-    Parser,
-    add_common,
-    add_threads_flag,
-    finite_float,
-    off_or_positive,
-    positive_int,
-    run_cli,
-    settle,
-)
+from augment.cli import Parser, add_common, finite_float, off_or_positive, positive_int, run_cli, settle
+from augment.train.flags import add_learner_flags, add_source_flags
 
 
 def build_parser() -> Parser:
@@ -24,18 +16,12 @@ def build_parser() -> Parser:
         "real rows, the real rows repeated, EDA copies; and synthetic rows only), over several seeds and sizes, "
         "and report RMSE, MAE and Spearman on the real test split with 95 percent CIs, paired tests and a verdict.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", metavar="RUN", help="a run directory: its split and augmented.parquet")
-    source.add_argument("--data", metavar="FILE", help="any table with a text column and a target (split 70/15/15)")
-    parser.add_argument("--synthetic", metavar="FILE", help="synthetic rows with the same columns (with --run: instead "
-                        "of the run's admitted rows, e.g. rows `augment filter` admitted in another mode)")
+    add_source_flags(parser, "synthetic rows with the same columns (with --run: instead of the run's admitted "
+                     "rows, e.g. rows `augment filter` admitted in another mode)")
     parser.add_argument("--synthetic-target", metavar="COLUMN", help="take the synthetic rows' target from this "
                         "column, e.g. text_rating: the rating the filter's judge (TF-IDF + ridge fit on the run's "
                         "real train split) reads in each text, clipped to the real target's range, so the learner is "
                         "taught the judge's reading (distillation) instead of the rating the text was written for")
-    parser.add_argument("--target", metavar="COLUMN", help="with --data: the target (default: detected)")
-    parser.add_argument("--role", dest="roles", action="append", default=[], metavar="COL=ROLE",
-                        help="with --data: set a column's role, e.g. 'review=text' (repeatable)")
     parser.add_argument("--out", metavar="DIR", help="results folder (default: RUN/report/train, or ./train-results)")
     parser.add_argument("--sizes", type=positive_int, nargs="+", default=[250, 500, 1000, 2000], metavar="N",
                         help="real train rows per setting (default: 250 500 1000 2000)")
@@ -57,21 +43,12 @@ def build_parser() -> Parser:
                         "that reading agrees with their label (noise-robust weighting). 'rebalanced': a control for "
                         "rating-balanced synthetic rows, the real rows + as many more drawn from them with every rating "
                         "equally likely")
-    parser.add_argument("--learner", choices=["tfidf", "zero-shot", "finetune"], default="tfidf",
-                        help="TF-IDF+ridge (default, fast), frozen MiniLM embeddings+ridge, or fine-tuned MiniLM")
-    parser.add_argument("--encoder", default="minilm-l6", metavar="NAME", help="encoder: a local folder or hub id (default MiniLM)")
-    parser.add_argument("--epochs", type=positive_int, default=3, help="fine-tuning epochs; the best validation epoch is kept")
+    add_learner_flags(parser)
     parser.add_argument("--aux-target", metavar="COLUMN", help="multi-task: a binary auxiliary target "
                         "(e.g. 'Recommended IND')")
     parser.add_argument("--fgm", type=off_or_positive, default=0.0, metavar="EPS", help="adversarial training on word "
                         "embeddings with this step size (0: off)")
     parser.add_argument("--lora", action="store_true", help="fine-tune with LoRA adapters instead of every weight")
-    parser.add_argument("--with-fields", action="store_true", help="give the learner the tabular fields as text too")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="where fine-tuning runs: auto (a GPU when torch sees one, default), cpu, cuda; under "
-                        "torchrun (`torchrun --nproc-per-node N -m augment -- train ...`) each process takes a share of "
-                        "every batch")
-    add_threads_flag(parser)
     add_common(parser)
     return parser
 

@@ -63,6 +63,13 @@ class Readings:
         distance = (np.asarray(labels, float) - self.mean) / max(self.validation_rmse, 1e-6)
         return np.maximum(np.exp(-0.5 * distance ** 2), 1e-12)
 
+    def columns(self, labels: np.ndarray) -> pd.DataFrame:
+        """All of the above for rows labelled `labels`, as columns a user's own trainer can take:
+        reading, reading_spread, smoothed_target, weight and curated."""
+        return pd.DataFrame({"reading": self.mean, "reading_spread": self.spread,
+                             "smoothed_target": self.smoothed(labels), "weight": self.agreement(labels),
+                             "curated": self.curated(labels)})
+
 
 def read_synthetic(fit: Callable[[pd.DataFrame, int], object], real: pd.DataFrame, synthetic: pd.DataFrame,
                    validation: pd.DataFrame, seed: int, members: int = MEMBERS) -> Readings:

@@ -57,11 +57,12 @@ def data_from_run(path: str, with_fields: bool, aux_target: str | None, syntheti
         source = run.require("augmented.parquet", hint=hint)
         augmented = read_table(source)
         rows = augmented[augmented["is_synthetic"]]
+    rows = rows.reset_index(drop=True)
     parts = {name: learning_table(prepared.raw_rows(name), schema, with_fields, aux_target) for name in prepared.split}
     held_out = pd.concat([prepared.raw_rows("validation"), prepared.raw_rows("test")])
     synthetic = _synthetic_table(rows, source, schema, with_fields, aux_target, synthetic_target, parts["train"],
                                  held_out)
-    return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+    return Data(parts["train"], synthetic, parts["validation"], parts["test"], rows)
 
 
 def data_from_table(path, synthetic_path, overrides: SchemaOverrides, with_fields: bool,
@@ -76,10 +77,12 @@ def data_from_table(path, synthetic_path, overrides: SchemaOverrides, with_field
     split = split_rows(clean, schema.target, seed=0)
     parts = {name: learning_table(df.loc[ids], schema, with_fields, aux_target) for name, ids in split.items()}
     held_out = df.loc[np.concatenate([split["validation"], split["test"]])]
-    synthetic = _synthetic_table(as_table(synthetic_path, "the synthetic rows"), _name(synthetic_path), schema,
-                                 with_fields, aux_target, synthetic_target, parts["train"], held_out) \
-        if synthetic_path is not None else parts["train"].iloc[:0]
-    return Data(parts["train"], synthetic, parts["validation"], parts["test"])
+    if synthetic_path is None:
+        return Data(parts["train"], parts["train"].iloc[:0], parts["validation"], parts["test"])
+    rows = as_table(synthetic_path, "the synthetic rows").reset_index(drop=True)
+    synthetic = _synthetic_table(rows, _name(synthetic_path), schema, with_fields, aux_target, synthetic_target,
+                                 parts["train"], held_out)
+    return Data(parts["train"], synthetic, parts["validation"], parts["test"], rows)
 
 
 def _synthetic_table(rows: pd.DataFrame, source, schema: Schema, with_fields: bool, aux_target: str | None,

@@ -90,6 +90,7 @@ class Data:
     synthetic: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame
+    synthetic_rows: pd.DataFrame | None = None  # the synthetic rows as given, every column; `synthetic` has their index
 
 
 def run_experiment(data: Data, config: ExperimentConfig, progress: bool = True, world: World | None = None,
@@ -182,7 +183,7 @@ class _Fits:
         key = self.key(table, seed, first_pass)
         scores = self.log.get(key)
         if scores is None:
-            scores = _scores(_fitted(table, self.validation, self.config, seed, self.world, first_pass), self.test)
+            scores = _scores(fit_learner(table, self.validation, self.config, seed, self.world, first_pass), self.test)
             self.log.add(key, scores)
         return scores
 
@@ -192,7 +193,7 @@ class _Fits:
         key = value_hash({"teacher": teacher_key, "labels for": data_fingerprint(synthetic[["text"]])})
         labels = self.log.get(key)
         if labels is None:
-            teacher = _fitted(real, self.validation, self.config, seed, self.world)
+            teacher = fit_learner(real, self.validation, self.config, seed, self.world)
             labels = {"labels": np.round(teacher.predict(synthetic["text"].tolist()), 4).tolist()}
             self.log.add(key, labels)
             if self.log.get(teacher_key) is None:  # the same fit as the real arm's: score it once
@@ -205,7 +206,7 @@ class _Fits:
                           "reads": data_fingerprint(self.synthetic[["text"]])})
         logged = self.log.get(key)
         if logged is None:
-            readings = read_synthetic(lambda table, s: _fitted(table, self.validation, self.config, s, self.world),
+            readings = read_synthetic(lambda table, s: fit_learner(table, self.validation, self.config, s, self.world),
                                       real, self.synthetic, self.validation, seed)
             logged = {"predictions": np.round(readings.predictions, 4).tolist(),
                       "validation_rmse": readings.validation_rmse}
@@ -247,7 +248,7 @@ def _rebalanced(real: pd.DataFrame, count: int, seed: int) -> pd.DataFrame | Non
     return pd.concat([real, real.iloc[drawn]])
 
 
-def _fitted(table: pd.DataFrame, validation: pd.DataFrame, config: ExperimentConfig, seed: int,
+def fit_learner(table: pd.DataFrame, validation: pd.DataFrame, config: ExperimentConfig, seed: int,
             world: World | None = None, first_pass: np.ndarray | None = None):
     learner = make_learner(config.learner, seed, config.finetune, world)
     aux = table["aux"].to_numpy() if config.aux_target else None
