@@ -34,7 +34,7 @@ def test_drawn_classes_follow_each_rows_probability(shares, seed):
     df = pd.DataFrame({"group": group, "noise": rng.normal(size=3000),
                        "label": (rng.random(3000) < pd.Series(group).map(dict(zip(GROUPS, shares)))).astype(int)})
     transformer = DataTransformer().fit(df, ["noise"], ["group", "label"])
-    model = TargetModel.fit(df, transformer, "label", ["group", "noise"], seed)
+    model = TargetModel.fit(df, transformer, "label", ["group", "noise"], [], seed)
     rows = pd.DataFrame({"group": np.repeat(GROUPS, 2000), "noise": rng.normal(size=8000)})
     drawn = model.draw(rows, rng).astype(int).groupby(rows["group"]).mean()[GROUPS]
     seen = df.groupby("group")["label"].mean()[GROUPS]  # the shares the train rows show
@@ -73,3 +73,24 @@ def test_a_number_target_keeps_its_link_its_marginal_and_the_conditions(tmp_path
     gan.save(tmp_path)
     assert (tmp_path / "target.safetensors").exists()
     pd.testing.assert_frame_equal(TabularGAN.load(tmp_path).sample(200, seed=3), gan.sample(200, seed=3))
+
+
+def test_each_items_own_ratings_survive_though_the_generator_draws_items_from_attributes():
+    """Items of one genre with different ratings of their own: the GAN models the genre, the drawn
+    item's encoding carries its ratings."""
+    from tests.conftest import make_behavior_table
+
+    rng = np.random.default_rng(5)
+    df = make_behavior_table(rows=3000, items=40, seed=5)
+    own = rng.uniform(1.5, 4.5, 40)  # each item's mean rating
+    df["rating"] = np.clip(np.round(own[df["item_id"]] + rng.normal(0, 0.7, len(df))), 1, 5).astype(int)
+    means = {}
+    for name, config in (("model", TINY), ("generator", replace(TINY, target_model=False))):
+        gan = fit(df, "rating", config)
+        rows = gan.sample(4000, seed=1)
+        means[name] = rows.groupby("item_id")["rating"].mean()
+    assert ("item_id", ["genre"]) in [(key, attributes) for key, attributes in gan.plan.entities]
+    truth = df.iloc[:-300].groupby("item_id")["rating"].mean()
+    model = means["model"].corr(truth.reindex(means["model"].index), method="spearman")
+    generator = means["generator"].corr(truth.reindex(means["generator"].index), method="spearman")
+    assert model > 0.8 and generator < 0.5, (model, generator)

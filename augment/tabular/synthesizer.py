@@ -249,7 +249,8 @@ class TabularGAN:
         target = schema.target
         if not self.config.target_model or target not in modelled or schema.entity_of(target):
             return None
-        return TargetModel.fit(train, self.transformer, target, [c for c in modelled if c != target], self.seed)
+        return TargetModel.fit(train, self.transformer, target, [c for c in modelled if c != target],
+                               [key for key, _ in self.plan.entities], self.seed)
 
     def _discrete_slices(self) -> list[tuple[int, int, int]]:
         """(start in the data matrix, width, start in the condition vector) per conditionable column."""
@@ -312,12 +313,12 @@ class TabularGAN:
                     rows[column.name] = pd.Series([value] * size, dtype=object)
                 elif column.name == balance:
                     rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
-            if self.target_model is not None and self.target_model.target.name not in (*conditions, balance):
-                rows[self.target_model.target.name] = self._draw_target(rows, rng)
-            for rule in self.determined:  # after the conditions, which may set a source
-                rows[rule.column] = rule.apply(rows)
             for drawer in self.key_drawers:
                 rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
+            if self.target_model is not None and self.target_model.target.name not in (*conditions, balance):
+                rows[self.target_model.target.name] = self._draw_target(rows, rng)  # it reads the keys
+            for rule in self.determined:  # after the conditions and the target, which may set a source
+                rows[rule.column] = rule.apply(rows)
             parts.append(rows)
         return self._typed(pd.concat(parts, ignore_index=True)[self.plan.output])
 
