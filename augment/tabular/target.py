@@ -68,14 +68,16 @@ class KeyEncoding:
     prior: np.ndarray
 
     @classmethod
-    def fit(cls, keys: pd.Series, targets: np.ndarray) -> KeyEncoding:
+    def fit(cls, keys: pd.Series, targets: np.ndarray, count_scale: float = 1.0) -> KeyEncoding:
+        """From rows' `keys` and their `targets` (one row of encoded target each); `count_scale` scales
+        the row counts, so a fold's counts read as the whole table's."""
         codes, uniques = pd.factorize(keys.map(category_key), sort=True)
         counts = np.bincount(codes, minlength=len(uniques)).astype(float)
         sums = np.zeros((len(uniques), targets.shape[1]))
         np.add.at(sums, codes, targets)
         prior = targets.mean(axis=0)
         shrunk = (sums + KEY_PRIOR_ROWS * prior) / (counts + KEY_PRIOR_ROWS)[:, None]
-        table = np.column_stack([shrunk, np.log1p(counts)])
+        table = np.column_stack([shrunk, np.log1p(counts * count_scale)])
         return cls(str(keys.name), list(uniques), table.astype(np.float32),
                    np.append(prior, 0.0).astype(np.float32))
 
@@ -90,7 +92,7 @@ class KeyEncoding:
         out = np.zeros((len(keys), targets.shape[1] + 1), dtype=np.float32)
         for f in range(KEY_FOLDS):
             held = fold == f
-            out[held] = KeyEncoding.fit(keys[~held], targets[~held]).features(keys[held])
+            out[held] = KeyEncoding.fit(keys[~held], targets[~held], KEY_FOLDS / (KEY_FOLDS - 1)).features(keys[held])
         return out
 
 
