@@ -5,11 +5,12 @@ columns, MovieLens-100k (all 100,000 ratings joined with users and movies), Cali
 (numeric regression) and UCI Adult (income above 50K as a 0/1 class target). Every generator sees the
 same train split (augment's seed split, cleaned as `augment` cleans it). Ours, CTGAN and TVAE train
 the same number of epochs at batch 500; TabularARGN gets our fit's wall-clock time as its training
-budget; GaussianCopula has no epochs. Four ablations of ours: ours-uncalibrated is our fit without its marginal
+budget; GaussianCopula has no epochs. Five ablations of ours: ours-uncalibrated is our fit without its marginal
 calibration, ours-without-rules without the rules the train rows keep (determined columns, impossible pairs),
 ours-without-modes without the hidden column of the numbers' regions (augment/tabular/modes.py),
 ours-without-target-model with the generator's own target instead of one drawn from p(target | row)
-(augment/tabular/target.py).
+(augment/tabular/target.py), ours-without-gibbs without the sweep that draws every other column again
+from p(column | the rest of the row).
 Entity keys are categorical for the peers (SDV's documented route to keep real keys), so their key ->
 attribute consistency can be measured at all.
 
@@ -56,7 +57,8 @@ from bench.tables import TABLES
 
 # Our fit and its ablations: GANConfig settings beside the suite's epochs and batch.
 OURS = {"ours": {}, "ours-uncalibrated": {"calibrate": False}, "ours-without-rules": {"rules": False},
-        "ours-without-modes": {"modes": 0}, "ours-without-target-model": {"target_model": False}}
+        "ours-without-modes": {"modes": 0}, "ours-without-target-model": {"target_model": False},
+        "ours-without-gibbs": {"gibbs": 0}}
 GENERATORS = [*OURS, "sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula", "mostlyai-tabularargn"]
 BATCH = 500
 CEILING = "real train rows (ceiling)"
@@ -351,7 +353,9 @@ def markdown(summary: dict) -> str:
          "the marginal calibration (`GANConfig(calibrate=False)`), ours-without-rules without the rules the train "
          "rows keep (`GANConfig(rules=False)`: no determined columns, no impossible pairs), ours-without-modes without "
          "the hidden column of the numbers' regions (`GANConfig(modes=0)`), ours-without-target-model with the "
-         "generator's own target instead of one drawn from p(target | row) (`GANConfig(target_model=False)`); MOSTLY AI TabularARGN: our fit's wall-clock "
+         "generator's own target instead of one drawn from p(target | row) (`GANConfig(target_model=False)`), "
+         "ours-without-gibbs without the sweep drawing every other column again from p(column | the rest of the row) "
+         "(`GANConfig(gibbs=0)`); MOSTLY AI TabularARGN: our fit's wall-clock "
          f"time; each fit in its own process, stopped after {summary['timeout_s']:.0f} s. Scores of a synthetic sample "
          "the size of the test split against the real test split. Shapes and pair trends: SDMetrics QualityReport "
          "(higher is better; the first row is a real train sample, the ceiling). Detection: 5-fold ROC AUC of "

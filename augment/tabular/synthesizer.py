@@ -7,8 +7,9 @@ Training keeps the generator of the epoch with the best validation quality (SDMe
 shapes and pair trends against the real validation split), and stops early when it stalls.
 Rules every train row keeps (a column another determines, level pairs that never occur) hold in
 every sampled row (see constraints.py). The networks also model each row's region of the numbers'
-joint, a hidden discrete column (see modes.py). The target of each sampled row is drawn from a
-classifier of p(target | the row's other columns) fit on the train rows (see target.py).
+joint, a hidden discrete column (see modes.py). Each sampled row then takes one Gibbs sweep: every
+other modelled column is drawn again from a classifier of p(column | the row's other columns) fit on
+the train rows, and its target last, from p(target | the row and its entity keys) (see target.py).
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
 gradients are averaged across processes before each step, so the networks stay identical on all
@@ -69,6 +70,7 @@ class GANConfig:
     rules: bool = True  # hold the rules every train row keeps: determined columns, impossible pairs (constraints.py)
     modes: int = 20  # k-means regions of the continuous columns' joint, one more discrete column (modes.py); 0: none
     target_model: bool = True  # draw the target from p(target | the other columns), fit on train (target.py)
+    gibbs: int = 1  # sweeps redrawing each other modelled column from p(column | the rest), fit on train; 0: none
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -230,6 +232,7 @@ class TabularGAN:
         encoded = self.transformer.transform(train, np.random.default_rng(self.seed))
         self.impossible = ImpossiblePairs.fit(self.transformer, encoded) if cfg.rules else ImpossiblePairs()
         self.target_model = self._fit_target_model(train, schema)
+        self.column_models = self._fit_column_models(train, schema)
         data = torch.from_numpy(encoded).to(device)
         self.generator = Generator(cfg.noise_dim, sampler.width, cfg.generator_dims, self.transformer.width)
         critic = Critic(self.transformer.width + sampler.width, cfg.critic_dims, cfg.pac)
@@ -251,6 +254,18 @@ class TabularGAN:
             return None
         return TargetModel.fit(train, self.transformer, target, [c for c in modelled if c != target],
                                [key for key, _ in self.plan.entities], self.seed)
+
+    def _fit_column_models(self, train: pd.DataFrame, schema: Schema) -> list[TargetModel]:
+        """p(column | the other modelled columns) for each modelled column but the target and dates, when
+        `gibbs` sweeps are asked for: Gibbs sampling from the GAN's rows toward the train joint."""
+        if not self.config.gibbs:
+            return []
+        modelled = self.plan.continuous + self.plan.discrete
+        models = [TargetModel.fit(train, self.transformer, column, [c for c in modelled if c != column], [],
+                                  self.seed + 3 + i)
+                  for i, column in enumerate(modelled)
+                  if column != schema.target and not getattr(self.transformer.column(column), "datetime", False)]
+        return [model for model in models if model is not None]
 
     def _discrete_slices(self) -> list[tuple[int, int, int]]:
         """(start in the data matrix, width, start in the condition vector) per conditionable column."""
@@ -313,10 +328,14 @@ class TabularGAN:
                     rows[column.name] = pd.Series([value] * size, dtype=object)
                 elif column.name == balance:
                     rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
+            for _ in range(self.config.gibbs if self.column_models else 0):
+                for model in self.column_models:
+                    if model.target.name not in (*conditions, balance):
+                        rows[model.target.name] = self._redraw(rows, model, rng)
             for drawer in self.key_drawers:
                 rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
             if self.target_model is not None and self.target_model.target.name not in (*conditions, balance):
-                rows[self.target_model.target.name] = self._draw_target(rows, rng)  # it reads the keys
+                rows[self.target_model.target.name] = self._redraw(rows, self.target_model, rng)  # it reads the keys
             for rule in self.determined:  # after the conditions and the target, which may set a source
                 rows[rule.column] = rule.apply(rows)
             parts.append(rows)
@@ -347,18 +366,18 @@ class TabularGAN:
             out[again] = drawn(conditions[again])
         return out
 
-    def _draw_target(self, rows: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
-        """The target model's draw for each row; a drawn level that makes an impossible pair with the
-        row's other levels is drawn again, up to MAX_REDRAWS rounds, then the generator's is kept."""
-        name = self.target_model.target.name
-        drawn = self.target_model.draw(rows, rng)
-        if not isinstance(self.target_model.target, DiscreteColumn) or not self.impossible.pairs:
+    def _redraw(self, rows: pd.DataFrame, model: TargetModel, rng: np.random.Generator) -> pd.Series:
+        """`model`'s draw of its column for each row; a drawn level that makes an impossible pair with the
+        row's other levels is drawn again, up to MAX_REDRAWS rounds, then the row's own is kept."""
+        name = model.target.name
+        drawn = model.draw(rows, rng)
+        if not isinstance(model.target, DiscreteColumn) or not self.impossible.pairs:
             return drawn
         for _ in range(MAX_REDRAWS):
             again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
             if not again.any():
                 return drawn
-            drawn[again] = self.target_model.draw(rows[again], rng)
+            drawn[again] = model.draw(rows[again], rng)
         again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
         return drawn.where(~again, rows[name])
 
@@ -398,6 +417,10 @@ class TabularGAN:
         if self.target_model is not None:
             with atomic_path(folder / "target.safetensors") as tmp:
                 save_file(self.target_model.state(), str(tmp))
+        if self.column_models:
+            with atomic_path(folder / "columns.safetensors") as tmp:
+                save_file({f"{i}.{k}": v for i, model in enumerate(self.column_models)
+                           for k, v in model.state().items()}, str(tmp))
         write_json(folder / "config.json", {
             "config": asdict(self.config),
             "seed": self.seed,
@@ -409,6 +432,7 @@ class TabularGAN:
             "impossible_pairs": self.impossible.pairs,
             "modes": asdict(self.modes) if self.modes else None,
             "target_model": self.target_model.to_dict() if self.target_model else None,
+            "column_models": [model.to_dict() for model in self.column_models],
             "best_epoch": self.best_epoch,
             "history": self.history,
         })
@@ -428,6 +452,11 @@ class TabularGAN:
         gan.target_model = TargetModel.from_parts(meta["target_model"], gan.transformer,
                                                   load_file(str(folder / "target.safetensors"))) \
             if meta.get("target_model") else None
+        states = load_file(str(folder / "columns.safetensors")) if meta.get("column_models") else {}
+        gan.column_models = [
+            TargetModel.from_parts(part, gan.transformer,
+                                   {k[len(f"{i}."):]: v for k, v in states.items() if k.startswith(f"{i}.")})
+            for i, part in enumerate(meta.get("column_models", []))]
         gan.sampler = ConditionSampler(gan.transformer)
         gan.best_epoch, gan.history = meta["best_epoch"], meta["history"]
         cfg = gan.config
