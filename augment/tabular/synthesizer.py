@@ -9,7 +9,7 @@ Rules every train row keeps (a column another determines, level pairs that never
 every sampled row (see constraints.py). The networks also model each row's region of the numbers'
 joint, a hidden discrete column (see modes.py). Each sampled row then takes one Gibbs sweep: every
 other modelled column is drawn again from a classifier of p(column | the row's other columns) fit on
-the train rows, and its target last, from p(target | the row and its entity keys) (see target.py).
+the train rows, and its target last, from p(target | the row and its entity keys) (see column_model.py).
 
 Under torchrun each process draws its own share of every batch (seeded by seed and rank) and the
 gradients are averaged across processes before each step, so the networks stay identical on all
@@ -34,12 +34,12 @@ from augment.errors import UserError
 from augment.evaluate.tabular import quality
 from augment.runs import atomic_path, read_json, write_json
 from augment.schema import Schema
+from augment.tabular.column_model import ColumnModel
 from augment.tabular.constraints import Determined, ImpossiblePairs, determined_columns
 from augment.tabular.entities import KeyDrawer
 from augment.tabular.model import Critic, Generator, activate, condition_loss
 from augment.tabular.modes import MODE_COLUMN, Modes
 from augment.tabular.sampler import ConditionSampler
-from augment.tabular.target import TargetModel
 from augment.tabular.transformer import DataTransformer, DiscreteColumn
 
 MIN_TRAIN_ROWS = 50
@@ -69,7 +69,7 @@ class GANConfig:
     calibrate: bool = True  # after the fit, match each column's marginal to train (DataTransformer.calibrate)
     rules: bool = True  # hold the rules every train row keeps: determined columns, impossible pairs (constraints.py)
     modes: int = 20  # k-means regions of the continuous columns' joint, one more discrete column (modes.py); 0: none
-    target_model: bool = True  # draw the target from p(target | the other columns), fit on train (target.py)
+    target_model: bool = True  # draw the target from p(target | the other columns), fit on train (column_model.py)
     gibbs: int = 1  # sweeps redrawing each other modelled column from p(column | the rest), fit on train; 0: none
 
     @classmethod
@@ -245,23 +245,23 @@ class TabularGAN:
                 raise UserError("--init-from: the earlier run's networks have other sizes; fit from scratch") from None
         return sampler, data, critic
 
-    def _fit_target_model(self, train: pd.DataFrame, schema: Schema) -> TargetModel | None:
+    def _fit_target_model(self, train: pd.DataFrame, schema: Schema) -> ColumnModel | None:
         """p(target | the networks' other columns); None without a modelled target or with the model off.
         A target that is an entity's attribute comes with the entity's key, so it is left to the key."""
         modelled = self.plan.continuous + self.plan.discrete
         target = schema.target
         if not self.config.target_model or target not in modelled or schema.entity_of(target):
             return None
-        return TargetModel.fit(train, self.transformer, target, [c for c in modelled if c != target],
+        return ColumnModel.fit(train, self.transformer, target, [c for c in modelled if c != target],
                                [key for key, _ in self.plan.entities], self.seed)
 
-    def _fit_column_models(self, train: pd.DataFrame, schema: Schema) -> list[TargetModel]:
+    def _fit_column_models(self, train: pd.DataFrame, schema: Schema) -> list[ColumnModel]:
         """p(column | the other modelled columns) for each modelled column but the target and dates, when
         `gibbs` sweeps are asked for: Gibbs sampling from the GAN's rows toward the train joint."""
         if not self.config.gibbs:
             return []
         modelled = self.plan.continuous + self.plan.discrete
-        models = [TargetModel.fit(train, self.transformer, column, [c for c in modelled if c != column], [],
+        models = [ColumnModel.fit(train, self.transformer, column, [c for c in modelled if c != column], [],
                                   self.seed + 3 + i)
                   for i, column in enumerate(modelled)
                   if column != schema.target and not getattr(self.transformer.column(column), "datetime", False)]
@@ -273,10 +273,13 @@ class TabularGAN:
         return [(offsets[c.name], c.levels, int(self.sampler.offsets[j]))
                 for j, c in enumerate(self.sampler.columns)]
 
-    def _calibrate(self, rounds: int = REBALANCE_ROUNDS) -> None:
+    def _calibrate(self, rounds: int = REBALANCE_ROUNDS, sweep: bool = True) -> None:
         """Fit the transformer's calibration to this generator's output on unconditioned rows; `rounds`
-        of rebalancing the level shares when rows holding an impossible pair are drawn again."""
+        of rebalancing the level shares when rows holding an impossible pair are drawn again; with
+        `sweep`, then each column model's shift, on the rows the sweep draws from."""
         self.transformer.calibrate(None)
+        for model in self._column_models():
+            model.shift = np.zeros(model.classes)
         if not self.config.calibrate:
             return
         rng = np.random.default_rng(self.seed + 2)
@@ -288,6 +291,14 @@ class TabularGAN:
         # the rows sampling keeps (a few rounds, as which rows are kept depends on the bias).
         for _ in range(rounds if self.impossible.pairs else 0):
             self.transformer.rebalance(self._draw(conditions, noise_gen))
+        # Each column model keeps its classes' train shares on the train rows; the rows it draws for
+        # are the generator's (and the earlier draws'), so shift its logits to keep them there too.
+        if sweep and self._column_models():
+            self._rows(CALIBRATION_ROWS, {}, None, rng, noise_gen, match=True)
+
+    def _column_models(self) -> list[ColumnModel]:
+        """The sweep's models and the target's, in the order sampling draws them."""
+        return [*self.column_models, *([self.target_model] if self.target_model is not None else [])]
 
     def _generate(self, conditions: np.ndarray, noise_gen: torch.Generator) -> torch.Tensor:
         """The generator's raw output (before activations) for one row per condition vector."""
@@ -297,7 +308,7 @@ class TabularGAN:
             return self.generator(noise, torch.from_numpy(conditions).to(device))
 
     def _score(self, validation: pd.DataFrame) -> float:
-        self._calibrate(rounds=1)  # enough to rank epochs; the kept generator gets all rounds
+        self._calibrate(rounds=1, sweep=False)  # enough to rank epochs; the kept generator gets all
         synthetic = self.sample(min(self.config.eval_rows, max(len(validation), 100)), seed=self.seed + 1)
         columns = self.plan.continuous + self.plan.discrete
         return quality(validation[columns], synthetic[columns], self.plan.continuous, self.plan.discrete).quality
@@ -314,32 +325,41 @@ class TabularGAN:
         rng = np.random.default_rng(seed)
         device = next(self.generator.parameters()).device
         noise_gen = torch.Generator(device).manual_seed(seed)
-        parts = []
         self.generator.eval()
-        for start in range(0, n, SAMPLE_CHUNK):
-            size = min(SAMPLE_CHUNK, n - start)
-            cond_np, _, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
-            out = self._draw(cond_np, noise_gen)
-            rows = self.transformer.inverse_transform(out, rng)
-            # The generator is trained to honour conditions; setting them makes the count exact.
-            for j, column in enumerate(self.sampler.columns):
-                if column.name in conditions:
-                    value = self.sampler.level_of(column.name, conditions[column.name])[1]
-                    rows[column.name] = pd.Series([value] * size, dtype=object)
-                elif column.name == balance:
-                    rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
-            for _ in range(self.config.gibbs if self.column_models else 0):
-                for model in self.column_models:
-                    if model.target.name not in (*conditions, balance):
-                        rows[model.target.name] = self._redraw(rows, model, rng)
-            for drawer in self.key_drawers:
-                rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
-            if self.target_model is not None and self.target_model.target.name not in (*conditions, balance):
-                rows[self.target_model.target.name] = self._redraw(rows, self.target_model, rng)  # it reads the keys
-            for rule in self.determined:  # after the conditions and the target, which may set a source
-                rows[rule.column] = rule.apply(rows)
-            parts.append(rows)
+        parts = [self._rows(min(SAMPLE_CHUNK, n - start), conditions, balance, rng, noise_gen)
+                 for start in range(0, n, SAMPLE_CHUNK)]
         return self._typed(pd.concat(parts, ignore_index=True)[self.plan.output])
+
+    def _rows(self, size: int, conditions: dict[str, object], balance: str | None, rng: np.random.Generator,
+              noise_gen: torch.Generator, match: bool = False) -> pd.DataFrame:
+        """`size` rows: the generator's, the conditions set, one Gibbs sweep, keys, the target, the
+        determined columns. `match`: set each column model's shift on these rows (the calibration)."""
+        cond_np, _, codes = self.sampler.sample_conditions(size, conditions, balance, rng)
+        rows = self.transformer.inverse_transform(self._draw(cond_np, noise_gen), rng)
+        # The generator is trained to honour conditions; setting them makes the count exact.
+        for j, column in enumerate(self.sampler.columns):
+            if column.name in conditions:
+                value = self.sampler.level_of(column.name, conditions[column.name])[1]
+                rows[column.name] = pd.Series([value] * size, dtype=object)
+            elif column.name == balance:
+                rows[column.name] = pd.Series(column.values(codes[:, j], rng), dtype=object)
+        kept = {*conditions, *([balance] if balance else [])}
+        if self.column_models:
+            encoded = self.transformer.transform(rows, rng)
+            for _ in range(self.config.gibbs):
+                for model in self.column_models:
+                    name = model.column.name
+                    if name not in kept:
+                        rows[name] = self._redraw(rows, model, encoded, rng, match)
+                        encoded[:, self.transformer.positions([name])] = self.transformer.encode(name, rows[name], rng)
+        for drawer in self.key_drawers:
+            rows = drawer.assign(rows, set(conditions) & set(drawer.attributes), rng)
+        if self.target_model is not None and self.target_model.column.name not in kept:
+            encoded = self.transformer.transform(rows, rng)  # the keys may have changed their attributes
+            rows[self.target_model.column.name] = self._redraw(rows, self.target_model, encoded, rng, match)
+        for rule in self.determined:  # after the conditions and the target, which may set a source
+            rows[rule.column] = rule.apply(rows)
+        return rows
 
     def _draw(self, conditions: np.ndarray, noise_gen: torch.Generator) -> np.ndarray:
         """One generated row per condition vector, activated: scores as they are, one level drawn per
@@ -366,20 +386,30 @@ class TabularGAN:
             out[again] = drawn(conditions[again])
         return out
 
-    def _redraw(self, rows: pd.DataFrame, model: TargetModel, rng: np.random.Generator) -> pd.Series:
-        """`model`'s draw of its column for each row; a drawn level that makes an impossible pair with the
-        row's other levels is drawn again, up to MAX_REDRAWS rounds, then the row's own is kept."""
-        name = model.target.name
-        drawn = model.draw(rows, rng)
-        if not isinstance(model.target, DiscreteColumn) or not self.impossible.pairs:
-            return drawn
-        for _ in range(MAX_REDRAWS):
-            again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
-            if not again.any():
-                return drawn
-            drawn[again] = model.draw(rows[again], rng)
-        again = self.impossible.violations(self.transformer.transform(rows.assign(**{name: drawn}), rng))
-        return drawn.where(~again, rows[name])
+    def _redraw(self, rows: pd.DataFrame, model: ColumnModel, encoded: np.ndarray, rng: np.random.Generator,
+                match: bool = False) -> pd.Series:
+        """`model`'s draw of its column for each row, given the rows' `encoded` matrix (and their keys).
+        `match` first sets the model's shift so these rows' draws keep the train shares. A drawn level
+        that makes an impossible pair with the row's other levels is drawn again, up to MAX_REDRAWS
+        rounds, then the row's own is kept."""
+        column = model.column
+        logits = model.logits(rows, rng, encoded[:, self.transformer.positions(model.encoder.order)])
+        if match:
+            logits = model.match_shares(logits)
+        classes = model.draw_classes(logits, rng)
+        keep_own = np.zeros(len(rows), dtype=bool)
+        if isinstance(column, DiscreteColumn) and self.impossible.pairs:
+            block = self.transformer.positions([column.name])
+            matrix = encoded.copy()
+            pending = np.arange(len(rows))  # rows whose drawn level is not yet checked
+            for round_ in range(MAX_REDRAWS + 1):
+                matrix[np.ix_(pending, block)] = np.eye(column.levels, dtype=np.float32)[classes[pending]]
+                pending = pending[self.impossible.violations(matrix[pending])]
+                if not len(pending) or round_ == MAX_REDRAWS:
+                    break
+                classes[pending] = model.draw_classes(logits[pending], rng)
+            keep_own[pending] = True
+        return model.values(classes, rows.index, rng).where(~keep_own, rows[column.name])
 
     def check_conditions(self, conditions: dict[str, object], balance: str | None = None) -> None:
         """A UserError for a column that cannot be conditioned on or a value it never takes, before any work."""
@@ -449,12 +479,12 @@ class TabularGAN:
         gan.determined = [Determined(**rule) for rule in meta.get("determined", [])]
         gan.impossible = ImpossiblePairs([tuple(pair) for pair in meta.get("impossible_pairs", [])])
         gan.modes = Modes(**meta["modes"]) if meta.get("modes") else None
-        gan.target_model = TargetModel.from_parts(meta["target_model"], gan.transformer,
+        gan.target_model = ColumnModel.from_parts(meta["target_model"], gan.transformer,
                                                   load_file(str(folder / "target.safetensors"))) \
             if meta.get("target_model") else None
         states = load_file(str(folder / "columns.safetensors")) if meta.get("column_models") else {}
         gan.column_models = [
-            TargetModel.from_parts(part, gan.transformer,
+            ColumnModel.from_parts(part, gan.transformer,
                                    {k[len(f"{i}."):]: v for k, v in states.items() if k.startswith(f"{i}.")})
             for i, part in enumerate(meta.get("column_models", []))]
         gan.sampler = ConditionSampler(gan.transformer)

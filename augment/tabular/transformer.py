@@ -174,15 +174,20 @@ class DataTransformer:
 
     # ---------------------------------------------------------------------------- transform
 
+    def positions(self, names: list[str]) -> np.ndarray:
+        """The encoded matrix's columns that hold `names`' blocks, in this encoding's order."""
+        return np.array([i for column, start, width in self.blocks() if column.name in names
+                         for i in range(start, start + width)], dtype=np.int64)
+
     def transform(self, df: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        blocks = []
-        for name in self.order:
-            column = self.column(name)
-            if isinstance(column, ContinuousColumn):
-                blocks.append(_encode_continuous(column, df[name], rng))
-            else:
-                blocks.append(_one_hot(discrete_codes(column, df[name]), column.levels))
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+        return np.concatenate([self.encode(name, df[name], rng) for name in self.order], axis=1).astype(np.float32)
+
+    def encode(self, name: str, values: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        """One column's block of the encoded matrix."""
+        column = self.column(name)
+        if isinstance(column, ContinuousColumn):
+            return _encode_continuous(column, values, rng)
+        return _one_hot(discrete_codes(column, values), column.levels)
 
     def inverse_transform(self, matrix: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         """Rows from an encoded matrix; `rng` draws the tail level of each "other"."""

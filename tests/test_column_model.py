@@ -1,4 +1,4 @@
-"""The target drawn from p(target | row): the link downstream models learn survives a short GAN fit."""
+"""Columns drawn from p(column | the rest of the row): the target's link to the row and the Gibbs sweep."""
 
 from dataclasses import replace
 
@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from augment.rows import clean_rows
 from augment.schema import SchemaOverrides, detect_schema
+from augment.tabular.column_model import ColumnModel
 from augment.tabular.synthesizer import GANConfig, TabularGAN
-from augment.tabular.target import TargetModel
 from augment.tabular.transformer import DataTransformer
 
 # The target model alone (no Gibbs sweep), except where a test asks for the sweep.
@@ -37,7 +37,7 @@ def test_drawn_classes_follow_each_rows_probability(shares, seed):
     df = pd.DataFrame({"group": group, "noise": rng.normal(size=6000),
                        "label": (rng.random(6000) < pd.Series(group).map(dict(zip(GROUPS, shares)))).astype(int)})
     transformer = DataTransformer().fit(df, ["noise"], ["group", "label"])
-    model = TargetModel.fit(df, transformer, "label", ["group", "noise"], [], seed)
+    model = ColumnModel.fit(df, transformer, "label", ["group", "noise"], [], seed)
     rows = pd.DataFrame({"group": np.repeat(GROUPS, 2000), "noise": rng.normal(size=8000)})
     drawn = model.draw(rows, rng).astype(int).groupby(rows["group"]).mean()[GROUPS]
     seen = df.groupby("group")["label"].mean()[GROUPS]  # the shares the train rows show
@@ -115,6 +115,6 @@ def test_a_gibbs_sweep_brings_back_a_pair_link_the_generator_blurs(tmp_path):
         agreement[name] = (rows["a"] == rows["b"]).mean()
     assert agreement["gibbs"] > 0.8 and agreement["generator"] < agreement["gibbs"] - 0.1, agreement
     gan = fit(df, "stars", replace(TINY, gibbs=1))
-    assert {m.target.name for m in gan.column_models} == {"a", "b", "minutes"}
+    assert {m.column.name for m in gan.column_models} == {"a", "b", "minutes"}
     gan.save(tmp_path)
     pd.testing.assert_frame_equal(TabularGAN.load(tmp_path).sample(200, seed=3), gan.sample(200, seed=3))
