@@ -6,10 +6,10 @@ columns, MovieLens-100k (all 100,000 ratings joined with users and movies), Cali
 same train split (augment's seed split, cleaned as `augment` cleans it). Ours, CTGAN and TVAE train
 the same number of epochs at batch 500; TabularARGN gets our fit's wall-clock time as its training
 budget; GaussianCopula has no epochs. Five ablations of ours: ours-uncalibrated is our fit without its marginal
-calibration, ours-without-rules without the rules the train rows keep (determined columns, impossible pairs),
+calibration (of the generator's columns and of the sweep's draws), ours-without-rules without the rules the train rows keep (determined columns, impossible pairs),
 ours-without-modes without the hidden column of the numbers' regions (augment/tabular/modes.py),
 ours-without-target-model with the generator's own target instead of one drawn from p(target | row)
-(augment/tabular/target.py), ours-without-gibbs without the sweep that draws every other column again
+(augment/tabular/column_model.py), ours-without-gibbs without the sweep that draws every other column again
 from p(column | the rest of the row).
 Entity keys are categorical for the peers (SDV's documented route to keep real keys), so their key ->
 attribute consistency can be measured at all.
@@ -350,7 +350,7 @@ def markdown(summary: dict) -> str:
         "",
         (f"Command: `{summary['command']}` on {summary['cores']} cores. Ours, SDV CTGAN and TVAE: "
          f"{summary['epochs']} epochs at batch {summary['batch_size']}; ours-uncalibrated is the same fit without "
-         "the marginal calibration (`GANConfig(calibrate=False)`), ours-without-rules without the rules the train "
+         "the marginal calibration of the generator's columns and of the sweep's draws (`GANConfig(calibrate=False)`), ours-without-rules without the rules the train "
          "rows keep (`GANConfig(rules=False)`: no determined columns, no impossible pairs), ours-without-modes without "
          "the hidden column of the numbers' regions (`GANConfig(modes=0)`), ours-without-target-model with the "
          "generator's own target instead of one drawn from p(target | row) (`GANConfig(target_model=False)`), "
