@@ -118,3 +118,48 @@ def test_a_gibbs_sweep_brings_back_a_pair_link_the_generator_blurs(tmp_path):
     assert {m.column.name for m in gan.column_models} == {"a", "b", "minutes"}
     gan.save(tmp_path)
     pd.testing.assert_frame_equal(TabularGAN.load(tmp_path).sample(200, seed=3), gan.sample(200, seed=3))
+
+
+def test_the_sweeps_draws_keep_each_columns_train_shares_on_generated_rows():
+    """Each column model keeps its classes' train shares on the train rows; the calibration shifts its
+    logits so it keeps them on the generated rows it is drawn for as well."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    a = rng.choice(GROUPS, n, p=[0.55, 0.25, 0.15, 0.05])
+    df = pd.DataFrame({"a": a, "b": np.where(rng.random(n) < 0.7, a, rng.choice(GROUPS, n)),
+                       "minutes": rng.gamma(2.0, 30.0, n) * np.where(a == "a", 1.0, 3.0),
+                       "stars": rng.integers(1, 6, n)})
+    gan = fit(df, "stars", replace(TINY, gibbs=1))
+    shifts = {m.column.name: m.shift for m in gan.column_models}
+    assert all(len(s) == m.classes for s, m in zip(shifts.values(), gan.column_models))
+    assert max(np.abs(s).max() for s in shifts.values()) > 0  # the calibration moved something
+    rows = gan.sample(6000, seed=1)
+    train = df.iloc[:-300]
+    for name in ("a", "b"):
+        drawn = rows[name].value_counts(normalize=True).reindex(GROUPS, fill_value=0)
+        np.testing.assert_allclose(drawn, train[name].value_counts(normalize=True).reindex(GROUPS), atol=0.03)
+    # A number drawn from 50 bins of equal train share: each sampled bin's share stays near 1/50.
+    edges = np.quantile(train["minutes"], np.linspace(0, 1, 11))
+    shares = np.histogram(rows["minutes"].clip(edges[0], edges[-1]), edges)[0] / len(rows)
+    np.testing.assert_allclose(shares, 0.1, atol=0.03)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**16))
+def test_matching_the_shares_on_other_rows_gives_the_train_shares_there(seed):
+    """Rows mostly of the group that clicks most: the model's own draws click far more often than the
+    train rows; shifted on those rows, they click at the train share, and groups keep their order."""
+    rng = np.random.default_rng(seed)
+    group = rng.choice(GROUPS, 4000)
+    df = pd.DataFrame({"group": group, "noise": rng.normal(size=4000),
+                       "label": (rng.random(4000) < pd.Series(group).map(dict(zip(GROUPS, SHARES)))).astype(int)})
+    model = ColumnModel.fit(df, DataTransformer().fit(df, ["noise"], ["group", "label"]), "label",
+                            ["group", "noise"], [], seed)
+    rows = pd.DataFrame({"group": rng.choice(GROUPS, 8000, p=[0.7, 0.1, 0.1, 0.1]), "noise": rng.normal(size=8000)})
+    train_share = df["label"].mean()
+    assert model.draw(rows, rng).astype(int).mean() > train_share + 0.15
+    model.match_shares(model.logits(rows, rng))
+    drawn = model.draw(rows, rng).astype(int)
+    assert abs(drawn.mean() - train_share) < 0.02
+    by_group = drawn.groupby(rows["group"]).mean()[GROUPS].to_numpy()
+    assert (np.diff(by_group) < 0).all(), by_group
