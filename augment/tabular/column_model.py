@@ -23,7 +23,7 @@ shares on the train rows; `shift` does the same on generated rows (set by the sy
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -108,7 +108,11 @@ class ColumnModel:
     encoder: DataTransformer
     net: nn.Module
     keys: list[KeyEncoding]
-    shift: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shift: np.ndarray | None = None  # per class; None: zeros (no shift)
+
+    def __post_init__(self):
+        if self.shift is None:
+            self.shift = np.zeros(self.classes)
 
     @property
     def classes(self) -> int:
@@ -146,7 +150,6 @@ class ColumnModel:
         with torch.no_grad():  # the epoch that fits the held-out tenth best also keeps the train shares
             model.net[-1].bias += torch.tensor(level_bias(model.net(x).double().numpy(), model.shares.tolist()),
                                                dtype=torch.float32)
-        model.shift = np.zeros(model.classes)
         return model
 
     def _targets(self, values: pd.Series, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -242,10 +245,10 @@ class ColumnModel:
         keys = [KeyEncoding(k["column"], k["keys"], state[f"keys.{i}.table"].numpy(), state[f"keys.{i}.prior"].numpy())
                 for i, k in enumerate(meta["keys"])]
         column = transformer.column(meta.get("column", meta.get("target")))  # "target": models saved before the sweep
-        model = cls(column, transformer.subset(meta["features"]), nn.Identity(), keys)
+        model = cls(column, transformer.subset(meta["features"]), nn.Identity(), keys,
+                    np.asarray(meta["shift"], dtype=float) if meta.get("shift") else None)
         width = model.encoder.width + sum(len(e.prior) for e in keys)
         model.net = classifier(width, model.classes)
         model.net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
         model.net.eval()
-        model.shift = np.asarray(meta.get("shift") or np.zeros(model.classes), dtype=float)
         return model
