@@ -41,10 +41,11 @@ def provenance(inputs: dict[str, str | Path] | None = None) -> dict:
 
 
 def write_report(name: str, results: dict, markdown: str, inputs: dict[str, str | Path] | None = None,
-                 headline: str | None = None) -> Path:
-    """reports/NAME/results.json (with provenance) and README.md; then the index. Returns the folder."""
+                 headline: str | None = None, record: dict | None = None) -> Path:
+    """reports/NAME/results.json (with provenance) and README.md; then the index. Returns the folder.
+    `record`: the provenance of saved results being rendered again (default: this process's)."""
     folder = report_folder(name)
-    record = provenance(inputs)
+    record = record or provenance(inputs)
     write_json(folder / "results.json", {"headline": headline, **results, "provenance": record})
     header = (f"Made by `{record['command']}` at commit {record['commit'] or 'unknown'} on {record['date']} "
               f"({record['cores']} cores).\n\n")
