@@ -15,7 +15,11 @@ own encodings are computed out of fold (KEY_FOLDS), so no row's target is a feat
 
 A discrete column's classes are its levels. A continuous column's classes are BINS bins of equal
 train share (ranks through the column's quantile knots, so a point mass spreads over the bins it
-fills); a drawn bin gives a value at a uniform rank inside it. The classifier is fit with a held-out
+fills); a drawn bin gives a value at a uniform rank inside it. Each number among the features also
+enters as a piecewise-linear encoding of its train rank (PIECES pieces; Gorishniy et al., "On
+Embeddings for Numerical Features in Tabular Deep Learning", NeurIPS 2022): a small MLP fed one
+normal score per number learns smooth functions of it, and California's house value given latitude
+and longitude is not smooth. The classifier is fit with a held-out
 tenth of the train rows choosing the epoch (log loss), so its probabilities are not over-confident
 copies of the train labels, and its output bias is then set so that the classes keep their train
 shares on the train rows; `shift` does the same on generated rows (set by the synthesizer's calibration).
@@ -52,6 +56,7 @@ HOLDOUT = 0.1
 MIN_ROWS = 200  # fewer train rows and the held-out tenth cannot choose an epoch
 KEY_PRIOR_ROWS = 20.0  # a key's target encoding counts the table's as this many rows of its own
 KEY_FOLDS = 5
+PIECES = 16  # pieces of each number's piecewise-linear input encoding
 
 
 def classifier(width: int, classes: int) -> nn.Module:
@@ -109,6 +114,7 @@ class ColumnModel:
     net: nn.Module
     keys: list[KeyEncoding]
     shift: np.ndarray | None = None  # per class; None: zeros (no shift)
+    pieces: int = PIECES  # of each number's piecewise-linear encoding; 0: none (models saved before it)
 
     def __post_init__(self):
         if self.shift is None:
@@ -168,7 +174,16 @@ class ColumnModel:
         if features is None:
             features = self.encoder.transform(rows, rng) if self.encoder.order else np.zeros((len(rows), 0))
         keys = keys if keys is not None else [encoding.features(rows[encoding.column]) for encoding in self.keys]
-        return torch.from_numpy(np.column_stack([features, *keys]).astype(np.float32))
+        return torch.from_numpy(np.column_stack([features, *self._pieces(features), *keys]).astype(np.float32))
+
+    def _pieces(self, features: np.ndarray) -> list[np.ndarray]:
+        """Each number's piecewise-linear encoding: its train rank across `pieces` equal pieces, each
+        clipped to [0, 1]."""
+        if not self.pieces:
+            return []
+        ranks = norm.cdf(features[:, [start for column, start, _ in self.encoder.blocks()
+                                      if isinstance(column, ContinuousColumn)]])
+        return [np.clip(ranks[:, :, None] * self.pieces - np.arange(self.pieces), 0, 1).reshape(len(features), -1)]
 
     def _train(self, x: torch.Tensor, y: torch.Tensor, fit_rows: torch.Tensor, held: torch.Tensor,
                generator: torch.Generator) -> None:
@@ -238,6 +253,7 @@ class ColumnModel:
 
     def to_dict(self) -> dict:
         return {"column": self.column.name, "features": self.encoder.order, "shift": self.shift.tolist(),
+                "pieces": self.pieces,
                 "keys": [{"column": e.column, "keys": e.keys} for e in self.keys]}
 
     @classmethod
@@ -246,8 +262,9 @@ class ColumnModel:
                 for i, k in enumerate(meta["keys"])]
         column = transformer.column(meta.get("column", meta.get("target")))  # "target": models saved before the sweep
         model = cls(column, transformer.subset(meta["features"]), nn.Identity(), keys,
-                    np.asarray(meta["shift"], dtype=float) if meta.get("shift") else None)
-        width = model.encoder.width + sum(len(e.prior) for e in keys)
+                    np.asarray(meta["shift"], dtype=float) if meta.get("shift") else None, meta.get("pieces", 0))
+        width = model.encoder.width + sum(len(e.prior) for e in keys) + model.pieces * sum(
+            isinstance(c, ContinuousColumn) for c, _, _ in model.encoder.blocks())
         model.net = classifier(width, model.classes)
         model.net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
         model.net.eval()
