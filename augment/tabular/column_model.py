@@ -176,13 +176,22 @@ class ColumnModel:
         keys = keys if keys is not None else [encoding.features(rows[encoding.column]) for encoding in self.keys]
         return torch.from_numpy(np.column_stack([features, *self._pieces(features), *keys]).astype(np.float32))
 
+    @property
+    def _number_starts(self) -> list[int]:
+        """Where each number's score sits in the encoder's features (the first of its block)."""
+        return [start for column, start, _ in self.encoder.blocks() if isinstance(column, ContinuousColumn)]
+
+    @property
+    def width(self) -> int:
+        """The network's input width: the encoded features, their pieces and the keys' encodings."""
+        return self.encoder.width + self.pieces * len(self._number_starts) + sum(len(e.prior) for e in self.keys)
+
     def _pieces(self, features: np.ndarray) -> list[np.ndarray]:
         """Each number's piecewise-linear encoding: its train rank across `pieces` equal pieces, each
         clipped to [0, 1]."""
         if not self.pieces:
             return []
-        ranks = norm.cdf(features[:, [start for column, start, _ in self.encoder.blocks()
-                                      if isinstance(column, ContinuousColumn)]])
+        ranks = norm.cdf(features[:, self._number_starts])
         return [np.clip(ranks[:, :, None] * self.pieces - np.arange(self.pieces), 0, 1).reshape(len(features), -1)]
 
     def _train(self, x: torch.Tensor, y: torch.Tensor, fit_rows: torch.Tensor, held: torch.Tensor,
@@ -263,9 +272,7 @@ class ColumnModel:
         column = transformer.column(meta.get("column", meta.get("target")))  # "target": models saved before the sweep
         model = cls(column, transformer.subset(meta["features"]), nn.Identity(), keys,
                     np.asarray(meta["shift"], dtype=float) if meta.get("shift") else None, meta.get("pieces", 0))
-        width = model.encoder.width + sum(len(e.prior) for e in keys) + model.pieces * sum(
-            isinstance(c, ContinuousColumn) for c, _, _ in model.encoder.blocks())
-        model.net = classifier(width, model.classes)
+        model.net = classifier(model.width, model.classes)
         model.net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
         model.net.eval()
         return model
