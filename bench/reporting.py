@@ -67,9 +67,11 @@ def write_index() -> Path:
         rows.append(f"| [{folder.name}]({folder.name}/README.md) | {data.get('headline') or title} | "
                     f"`{made.get('command', data.get('command', 'not recorded'))}` | "
                     f"{made['date'][:10] if made.get('date') else 'not recorded'} | {(made.get('commit') or 'not recorded')[:12]} |")
-    text = ("# Reports\n\nWhat the benchmarks in `bench/` wrote, one folder each; `make bench` runs them all and "
-            "rebuilds this index. Each folder's results.json records the command, commit, date, package versions "
-            "and inputs (reports written before that was recorded say `not recorded`).\n\n"
+    text = ("# Reports\n\nWhat the benchmarks in `bench/` wrote, one folder each; `make bench` runs them and "
+            "rebuilds this index, except those that read a full-profile run (discriminator_features, downstream*, "
+            "experiments), which `make bench-full` runs (a day or more on 2 cores). Each folder's results.json "
+            "records the command, commit, date, package versions and inputs; `not recorded` marks a report "
+            "`make bench-full` has not yet rewritten.\n\n"
             "| report | what it measures | command | date | commit |\n| --- | --- | --- | --- | --- |\n"
             + "\n".join(rows) + "\n")
     write_text(REPORTS / "README.md", text)
