@@ -22,6 +22,7 @@
 
     python bench/matched_data.py                  # N = 250, 500, 1000: writes reports/matched_data/
     python bench/matched_data.py --train-rows 500 # one N
+    python bench/matched_data.py --train-rows 500 --sets balanced --ratios 1 2 3 --extra-rows 3 --name NAME
     python bench/matched_data.py --render         # the report again from its results.json
 """
 
@@ -54,6 +55,9 @@ ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "smoothed"
         "rebalanced"]
 PEER_MODELS = {"lstm": lambda: None, "smollm2": resolve_lm}  # None: the engine's default LSTM
 PEER_NAMES = {"lstm": "LSTMFromScratch-3m", "smollm2": "SmolLM2-135M-Instruct + LoRA"}
+SETS = {"generated": "every generated row", "admitted": "rows the filter admitted",
+        "balanced": "rows drawn with every rating equally likely", "chat": "rows written through the chat prompt",
+        "peer": "MOSTLY AI engine rows"}
 INVALID = "_INVALID_"  # what MOSTLY AI's engine writes where it could not decode a value
 
 
@@ -70,7 +74,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the runs' seed")
     parser.add_argument("--extra-rows", type=float, default=1.2,
                         help="rows of the rating-balanced, chat-prompt and peer sets, per train row (default 1.2)")
-    parser.add_argument("--no-peer", action="store_true", help="leave out MOSTLY AI's engine")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS),
+                        help="the sets of synthetic rows measured: " + "; ".join(f"{k}: {v}" for k, v in SETS.items())
+                        + " (default all)")
+    parser.add_argument("--name", default="matched_data", help="writes reports/NAME/ (default matched_data)")
     parser.add_argument("--peer-model", choices=list(PEER_MODELS), default="lstm",
                         help="the engine's text model: lstm (its CPU default, default) or smollm2 (with LoRA; "
                         "slow to generate on a CPU)")
@@ -79,15 +86,14 @@ def main() -> None:
                         "provenance kept)")
     args = parser.parse_args()
     if args.render:
-        saved = read_json(report_folder("matched_data") / "results.json")
+        saved = read_json(report_folder(args.name) / "results.json")
         record, summary = saved.pop("provenance"), {k: v for k, v in saved.items() if k != "headline"}
-        summary["gains"] = gains(summary["by_train_rows"])
-        write_report("matched_data", summary, markdown(summary), headline=headline(summary), record=record)
+        write_report(args.name, summary, markdown(summary), headline=headline(summary), record=record)
         sys.exit(0)
     settle_process(None)  # the threads and memory settings `python -m augment` runs with
     by_n = {str(n): measure(n, args) for n in args.train_rows}
     summary = {"learner": args.learner, "seeds": args.seeds, "by_train_rows": by_n, "gains": gains(by_n)}
-    write_report("matched_data", summary, markdown(summary), headline=headline(summary))
+    write_report(args.name, summary, markdown(summary), headline=headline(summary))
 
 
 def measure(train_rows: int, args: argparse.Namespace) -> dict:
@@ -100,15 +106,19 @@ def measure(train_rows: int, args: argparse.Namespace) -> dict:
     commands = {"run": ["run", *same, "--rows", str(round(args.rows * train_rows))],
                 "chat": ["fit", *same, "--text-prompt", "chat"]}
     fit_run(run, "synthesize", commands["run"])
-    fit_run(chat, "text", commands["chat"])
     generated = read_table(run.file("synthetic_all.parquet"))
     target = Prepared.load(run).schema.target
-    sets = {"every generated row": generated, "rows the filter admitted": generated[generated["admitted"]],
-            "rows drawn with every rating equally likely": sampled_rows(run, "balanced.parquet", extra, args.seed,
-                                                                        "--balance", target),
-            "rows written through the chat prompt": sampled_rows(chat, "sampled.parquet", extra, args.seed)}
-    peer = None
-    if not args.no_peer:
+    sets, peer = {}, None
+    if "generated" in args.sets:
+        sets[SETS["generated"]] = generated
+    if "admitted" in args.sets:
+        sets[SETS["admitted"]] = generated[generated["admitted"]]
+    if "balanced" in args.sets:
+        sets[SETS["balanced"]] = sampled_rows(run, "balanced.parquet", extra, args.seed, "--balance", target)
+    if "chat" in args.sets:
+        fit_run(chat, "text", commands["chat"])
+        sets[SETS["chat"]] = sampled_rows(chat, "sampled.parquet", extra, args.seed)
+    if "peer" in args.sets:
         peer = peer_rows(run, extra, args.seed, args.peer_model)
         sets[f"MOSTLY AI engine rows ({peer['model']})"] = read_table(peer["rows"])
     results, log = {}, run.file("report", "matched_fits.jsonl")
@@ -120,7 +130,8 @@ def measure(train_rows: int, args: argparse.Namespace) -> dict:
                                                                                                    log_path=log))}
         print(f"N = {train_rows}: {name}", flush=True)
     return {"runs": {name: f"python -m augment {' '.join(command)} --out {path.path}"
-                     for (name, command), path in zip(commands.items(), (run, chat))},
+                     for (name, command), path in zip(commands.items(), (run, chat))
+                     if name == "run" or "chat" in args.sets},
             "peer": peer and {k: v for k, v in peer.items() if k != "rows"}, "sets": results,
             "ceiling": ceiling(run, data, config, args.seed, log)}
 
@@ -267,7 +278,8 @@ def markdown(summary: dict) -> str:
     lines = [f"# Augmentation with only N labelled rows, N = {', '.join(by_n)} (womens-clothing, {summary['learner']})",
              "",
              ("For each N, every model (generator, text model, filter, its judge, the ensembles, the peer and the "
-              "learner) sees the same N real train rows: one `augment run` (its every generated row and the rows "
+              "learner) sees the same N real train rows. The sets of synthetic rows (each N lists those measured): one "
+              "`augment run` (its every generated row and the rows "
               "its filter admitted), rows drawn from its models with every rating equally likely (`augment sample "
               "--balance`, unfiltered), and a second fit whose text model is asked through its chat template "
               "(`--text-prompt chat`; its rows unfiltered); the commands are under each N. Test RMSE of the rating "
