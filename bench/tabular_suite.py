@@ -104,7 +104,7 @@ def fit_and_sample(table: str, generator: str, seed: int, epochs: int, budget_s:
         gan.fit(train, schema, parts["validation"], progress=False)
         fit_s = time.perf_counter() - started
         rows = gan.sample(n, seed=seed + 1)
-        info["width"] = gan.transformer.width
+        info |= {"width": gan.transformer.width, "best_epoch": gan.best_epoch}  # the epoch whose weights it kept
     elif generator.startswith("sdv-"):
         rows, fit_s = _fit_sdv(generator, schema, train, n, epochs)
     else:
