@@ -103,16 +103,19 @@ def measure(train_rows: int, args: argparse.Namespace) -> dict:
     chat = RunDir(f"{run.path}-chat")  # the same rows, the text LM asked through its chat template
     extra = round(args.extra_rows * train_rows)
     same = ["womens-clothing", "--train-rows", str(train_rows), "--profile", "quick", "--seed", str(args.seed)]
-    commands = {"run": ["run", *same, "--rows", str(round(args.rows * train_rows))],
+    # The filter's rows come from a whole run; the other sets need only its fitted models.
+    filtered = bool({"generated", "admitted"} & set(args.sets))
+    commands = {"run": ["run", *same, "--rows", str(round(args.rows * train_rows))] if filtered else ["fit", *same],
                 "chat": ["fit", *same, "--text-prompt", "chat"]}
-    fit_run(run, "synthesize", commands["run"])
-    generated = read_table(run.file("synthetic_all.parquet"))
+    fit_run(run, "synthesize" if filtered else "text", commands["run"])
     target = Prepared.load(run).schema.target
     sets, peer = {}, None
-    if "generated" in args.sets:
-        sets[SETS["generated"]] = generated
-    if "admitted" in args.sets:
-        sets[SETS["admitted"]] = generated[generated["admitted"]]
+    if filtered:
+        generated = read_table(run.file("synthetic_all.parquet"))
+        if "generated" in args.sets:
+            sets[SETS["generated"]] = generated
+        if "admitted" in args.sets:
+            sets[SETS["admitted"]] = generated[generated["admitted"]]
     if "balanced" in args.sets:
         sets[SETS["balanced"]] = sampled_rows(run, "balanced.parquet", extra, args.seed, "--balance", target)
     if "chat" in args.sets:
