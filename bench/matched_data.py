@@ -55,6 +55,7 @@ ARMS = ["augmented", "self-labelled", "ensemble-labelled", "curated", "smoothed"
         "rebalanced"]
 PEER_MODELS = {"lstm": lambda: None, "smollm2": resolve_lm}  # None: the engine's default LSTM
 PEER_NAMES = {"lstm": "LSTMFromScratch-3m", "smollm2": "SmolLM2-135M-Instruct + LoRA"}
+RUN_NAMES = {"run": "run", "chat": "chat-prompt fit"}  # the runs a report names, as it names them
 SETS = {"generated": "every generated row", "admitted": "rows the filter admitted",
         "balanced": "rows drawn with every rating equally likely", "chat": "rows written through the chat prompt",
         "peer": "MOSTLY AI engine rows"}
@@ -322,7 +323,7 @@ def markdown(summary: dict) -> str:
     lines.append("")
     for n, result in by_n.items():
         lines += [f"## N = {n}", "", f"**Finding**: {finding(n, result, summary['learner'])}.", "",
-                  f"The run: `{result['runs']['run']}`; the chat-prompt fit: `{result['runs']['chat']}`.", ""]
+                  "; ".join(f"The {RUN_NAMES[name]}: `{command}`" for name, command in result["runs"].items()) + ".", ""]
         if result.get("ceiling"):
             lines += ["The ceiling, as many more real rows: " + "; ".join(
                 f"{ratio}:1 improves the RMSE by {_difference(c)}" for ratio, c in result["ceiling"].items()) + ".",
