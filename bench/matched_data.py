@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -118,10 +119,10 @@ def measure(train_rows: int, args: argparse.Namespace) -> dict:
         if "admitted" in args.sets:
             sets[SETS["admitted"]] = generated[generated["admitted"]]
     if "balanced" in args.sets:
-        sets[SETS["balanced"]] = sampled_rows(run, "balanced.parquet", extra, args.seed, "--balance", target)
+        sets[SETS["balanced"]] = sampled_rows(run, "balanced", extra, args.seed, "--balance", target)
     if "chat" in args.sets:
         fit_run(chat, "text", commands["chat"])
-        sets[SETS["chat"]] = sampled_rows(chat, "sampled.parquet", extra, args.seed)
+        sets[SETS["chat"]] = sampled_rows(chat, "sampled", extra, args.seed)
     if "peer" in args.sets:
         peer = peer_rows(run, extra, args.seed, args.peer_model)
         sets[f"MOSTLY AI engine rows ({peer['model']})"] = read_table(peer["rows"])
@@ -161,8 +162,9 @@ def fit_run(run: RunDir, last_stage: str, command: list[str]) -> None:
 
 
 def sampled_rows(run: RunDir, name: str, count: int, seed: int, *flags: str) -> pd.DataFrame:
-    """`count` unfiltered rows with text from the run's models (`augment sample`), kept as RUN/NAME."""
-    path = run.file(name)
+    """`count` unfiltered rows with text from the run's models (`augment sample`), kept as RUN/NAME-COUNT.parquet
+    (a rerun asking for another count samples again)."""
+    path = run.file(f"{name}-{count}.parquet")
     if not path.exists():
         subprocess.run([sys.executable, "-m", "augment", "sample", "--run", str(run.path), "--rows", str(count),
                         "--with-text", "--seed", str(seed), "--out", str(path), *flags], check=True)
@@ -225,6 +227,12 @@ def finding(train_rows: str, result: dict, learner: str) -> str:
     return text + (f"; significant harm in RMSE from {', '.join(harms)}" if harms else "")
 
 
+def _percent(change: float, sign: str = "") -> str:
+    """A change in percent, cut (not rounded) to two decimals: a drop just short of the target's 10%
+    never prints as 10.00%."""
+    return f"{math.trunc(change * 10000) / 100:{sign}.2f}%"
+
+
 def headline(summary: dict) -> str:
     """The index line: whether any arm meets the target, and per N the best share of the ceiling an RMSE
     gain reaches and the largest macro MAE drop a gain reaches (the full lists are in the report)."""
@@ -239,7 +247,7 @@ def headline(summary: dict) -> str:
         drop = min(macro, key=lambda g: g["macro_mae_change"], default=None)
         parts.append(f"N = {n}: " + (f"RMSE gains up to {best['share_of_ceiling']:.0%} of the ceiling ({best['arm']})"
                                      if best else "no RMSE gain")
-                     + (f", macro MAE down up to {-drop['macro_mae_change']:.1%} ({drop['arm']})" if drop
+                     + (f", macro MAE down up to {_percent(-drop['macro_mae_change'])} ({drop['arm']})" if drop
                         else ", no macro MAE gain"))
     return "; ".join(parts)
 
@@ -302,7 +310,7 @@ def markdown(summary: dict) -> str:
                   "| verdict by macro MAE | meets the target |"),
                   "| ---: | --- | ---: | --- | --- | ---: | ---: | --- | --- | --- |"]
         lines += [f"| {g['train_rows']} | {g['set']} | {g['ratio']:g} | {g['arm']} | {_difference(g['rmse_vs_real'])} "
-                  f"| {g['share_of_ceiling']:.0%} | {g['macro_mae_change']:+.1%} | {g['verdict']} | "
+                  f"| {g['share_of_ceiling']:.0%} | {_percent(g['macro_mae_change'], '+')} | {g['verdict']} | "
                   f"{g['verdict_by_macro_mae'] or ''} | {'yes' if g['meets_target'] else 'no'} |" for g in found]
     else:
         lines.append("None, at any N.")
@@ -319,7 +327,7 @@ def markdown(summary: dict) -> str:
             change = augmented["macro_mae"] / real["macro_mae"] - 1
             lines.append(f"| {n} | {name} | {entry['ratio']:g} | {real['rmse']:.4f} | {augmented['rmse']:.4f} | "
                          f"{augmented['verdict']} | {real['macro_mae']:.4f} | {augmented['macro_mae']:.4f} | "
-                         f"{change:+.1%} | {augmented.get('by_macro_mae', {}).get('verdict', '')} |")
+                         f"{_percent(change, '+')} | {augmented.get('by_macro_mae', {}).get('verdict', '')} |")
     lines.append("")
     for n, result in by_n.items():
         lines += [f"## N = {n}", "", f"**Finding**: {finding(n, result, summary['learner'])}.", "",
