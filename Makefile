@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/tabular_gan.py
 	$(PY) bench/tabular_suite.py
 	$(PY) bench/tabular_suite.py --epochs 60 --timeout 900 --generators ours ours-without-modes --name tabular_modes
+	$(PY) bench/tabular_suite.py --tables adult movielens-100k --generators ours ours-sweep-on-every-row --timeout 900 --name tabular_sweep_rows
 	$(PY) bench/qa_side_by_side.py
 	$(PY) bench/filter_ablation.py
 	# This one reads the quick profile's text adapter from filter_ablation's whole-job run.

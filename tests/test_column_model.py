@@ -163,3 +163,19 @@ def test_matching_the_shares_on_other_rows_gives_the_train_shares_there(seed):
     assert abs(drawn.mean() - train_share) < 0.02
     by_group = drawn.groupby(rows["group"]).mean()[GROUPS].to_numpy()
     assert (np.diff(by_group) < 0).all(), by_group
+
+
+def test_the_sweeps_models_fit_on_a_sample_of_sweep_rows_and_the_targets_on_every_row(monkeypatch):
+    seen = {}
+    fit_model = ColumnModel.fit.__func__
+
+    def spy(cls, train, transformer, column, *args):
+        seen[column] = len(train)
+        return fit_model(cls, train, transformer, column, *args)
+
+    monkeypatch.setattr(ColumnModel, "fit", classmethod(spy))
+    rng = np.random.default_rng(8)
+    n = 1500
+    df = pd.DataFrame({"a": rng.choice(GROUPS, n), "minutes": rng.gamma(2.0, 30.0, n), "stars": rng.integers(1, 6, n)})
+    fit(df, "stars", replace(TINY, gibbs=1, sweep_rows=400))
+    assert seen == {"a": 400, "minutes": 400, "stars": n - 300}

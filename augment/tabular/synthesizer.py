@@ -71,6 +71,7 @@ class GANConfig:
     modes: int = 20  # k-means regions of the continuous columns' joint, one more discrete column (modes.py); 0: none
     target_model: bool = True  # draw the target from p(target | the other columns), fit on train (column_model.py)
     gibbs: int = 1  # sweeps redrawing each other modelled column from p(column | the rest), fit on train; 0: none
+    sweep_rows: int = 20_000  # the most train rows each sweep model fits on (a seeded sample); 0: every row
 
     @classmethod
     def from_dict(cls, data: dict) -> GANConfig:
@@ -261,6 +262,10 @@ class TabularGAN:
         if not self.config.gibbs:
             return []
         modelled = self.plan.continuous + self.plan.discrete
+        # One conditional per model: past a few ten thousand rows more rows change its draws little and
+        # its fit grows with them. The target's model, which ML efficacy hangs on, keeps every row.
+        if 0 < self.config.sweep_rows < len(train):
+            train = train.sample(self.config.sweep_rows, random_state=self.seed)
         models = [ColumnModel.fit(train, self.transformer, column, [c for c in modelled if c != column], [],
                                   self.seed + 3 + i)
                   for i, column in enumerate(modelled)
