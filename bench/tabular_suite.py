@@ -365,7 +365,7 @@ def finding(summary: dict) -> str:
 
 def markdown(summary: dict) -> str:
     lines = [
-        "# Tabular generators on four tables",
+        f"# Tabular generators on {len(summary['results'])} tables",
         "",
         finding(summary) + ".",
         "",
