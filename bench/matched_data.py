@@ -2,7 +2,8 @@
 
 1. `python -m augment run womens-clothing --train-rows N --profile quick --rows ROWS`: the generator,
    the text model, the filter and its judge are all fit on the same N real train rows (and a
-   validation split in proportion); the test split stays whole.
+   validation split in proportion); the test split stays whole. Without the generated or admitted
+   sets (--sets), `augment fit` alone: no filter is needed.
 2. Sets of synthetic rows, each made from those N rows only: every row the run generated; the rows
    its filter admitted; rows drawn from the run's models with every rating equally likely
    (`augment sample --balance`, for the rare ratings); rows of a second fit on the same rows whose
