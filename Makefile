@@ -44,7 +44,7 @@ bench: install
 	$(PY) bench/memory.py --steps 24
 	$(PY) bench/matched_data.py
 	# More rating-balanced rows at N = 500, from matched_data's run on 500 rows.
-	$(PY) bench/matched_data.py --train-rows 500 --sets balanced --ratios 1 2 3 --extra-rows 3 --name matched_balanced
+	$(PY) bench/matched_data.py --train-rows 500 --sets balanced --ratios 1 2 3 4 --extra-rows 4 --name matched_balanced
 	# This one reads the adapter of matched_data's run on 500 train rows.
 	$(PY) bench/rating_reading.py
 	$(PY) bench/scale.py

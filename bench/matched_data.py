@@ -23,7 +23,7 @@
 
     python bench/matched_data.py                  # N = 250, 500, 1000: writes reports/matched_data/
     python bench/matched_data.py --train-rows 500 # one N
-    python bench/matched_data.py --train-rows 500 --sets balanced --ratios 1 2 3 --extra-rows 3 --name NAME
+    python bench/matched_data.py --train-rows 500 --sets balanced --ratios 1 2 3 4 --extra-rows 4 --name NAME
     python bench/matched_data.py --render         # the report again from its results.json
 """
 
@@ -240,7 +240,8 @@ def headline(summary: dict) -> str:
     found = summary["gains"]
     met = [g for g in found if g["meets_target"]]
     parts = [f"{summary['learner']} learner; the target (half the more-real ceiling in RMSE, or macro MAE -10%) "
-             + (f"met by {len(met)} arm(s)" if met else "met by no arm")]
+             + (f"met by {len(met)} arm(s)" if met else "met by no arm")
+             + (f", {sum(g['verdict'] == 'harm' for g in met)} of them harming RMSE" if met else "")]
     for n in summary["by_train_rows"]:
         rmse = [g for g in found if g["train_rows"] == n and g["verdict"] == "gain"]
         macro = [g for g in found if g["train_rows"] == n and g["verdict_by_macro_mae"] == "gain"]
