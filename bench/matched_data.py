@@ -240,8 +240,8 @@ def headline(summary: dict) -> str:
     found = summary["gains"]
     met = [g for g in found if g["meets_target"]]
     parts = [f"{summary['learner']} learner; the target (half the more-real ceiling in RMSE, or macro MAE -10%) "
-             + (f"met by {len(met)} arm(s)" if met else "met by no arm")
-             + (f", {sum(g['verdict'] == 'harm' for g in met)} of them harming RMSE" if met else "")]
+             + (f"met by {len(met)} arm(s), {sum(g['verdict'] == 'harm' for g in met)} of them harming RMSE"
+                if met else "met by no arm")]
     for n in summary["by_train_rows"]:
         rmse = [g for g in found if g["train_rows"] == n and g["verdict"] == "gain"]
         macro = [g for g in found if g["train_rows"] == n and g["verdict_by_macro_mae"] == "gain"]

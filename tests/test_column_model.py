@@ -166,6 +166,7 @@ def test_matching_the_shares_on_other_rows_gives_the_train_shares_there(seed):
 
 
 def test_the_sweeps_models_fit_on_a_sample_of_sweep_rows_and_the_targets_on_every_row(monkeypatch):
+    """`sweep_rows` caps the rows each sweep model sees; the target's model keeps every train row."""
     seen = {}
     fit_model = ColumnModel.fit.__func__
 
