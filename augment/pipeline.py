@@ -170,12 +170,13 @@ class SynthesisConfig:
             raise UserError(f"--rows {self.rows}: must be at least 1")
 
 
-def synthesis_inputs(run: RunDir, config: SynthesisConfig, seed: int) -> str:
-    """What the synthesized rows depend on: the fitted stages, the settings (text generation's too), the seed."""
+def synthesis_inputs(run: RunDir, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> str:
+    """What the synthesized rows depend on: the fitted stages, the settings (text generation's on
+    `device` too), the seed."""
     stages = run.manifest()["stages"]
     upstream = {name: stages[name]["inputs_hash"] for name in ("prepare", "tabular", "text") if name in stages}
     return value_hash({"upstream": upstream, "config": asdict(config), "seed": seed,
-                       "generation": asdict(generation_config(guidance=config.guidance))})
+                       "generation": asdict(generation_config(guidance=config.guidance, device=device))})
 
 
 def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: str | torch.device = "cpu") -> dict:
@@ -188,7 +189,7 @@ def synthesize(prepared: Prepared, config: SynthesisConfig, seed: int, device: s
 
     run, schema = prepared.run, prepared.schema
     stages = run.manifest()["stages"]
-    inputs = synthesis_inputs(run, config, seed)
+    inputs = synthesis_inputs(run, config, seed, device)
     if run.stage_is_current("synthesize", inputs):
         tqdm.write("synthesize: up to date")
         return stages["synthesize"]

@@ -19,23 +19,26 @@ from augment.errors import UserError
 from augment.prepared import Prepared
 from augment.rows import as_input_types
 from augment.runs import TABULAR_DIR, TEXT_DIR, value_hash
-from augment.text.generate import GenerationConfig
+from augment.text.generate import GenerationConfig, resolve_precision
 
 CHUNK_ROWS = 5000  # tabular rows per chunk
 TEXT_CHUNK_ROWS = 500  # with text: a part file every couple of minutes on 2 CPU cores
 MAX_COPY_RETRIES = 5  # rewrites of a text that copies a training text before the row is dropped
 
 
-def generation_config(precision: str = "bfloat16", guidance: float | None = None) -> GenerationConfig:
-    """How a run's sampler writes text (guidance None: the generator's default). Part of the resume
-    keys of sampled and synthesized rows, so rows written with other settings are never reused."""
-    return GenerationConfig(precision=precision, **({} if guidance is None else {"guidance": guidance}))
+def generation_config(precision: str = "auto", guidance: float | None = None,
+                      device: torch.device | str = "cpu") -> GenerationConfig:
+    """How a run's sampler writes text on `device` (guidance None: the generator's default; precision
+    "auto" made concrete). Part of the resume keys of sampled and synthesized rows, so rows written
+    with other settings are never reused."""
+    return GenerationConfig(precision=resolve_precision(precision, device),
+                            **({} if guidance is None else {"guidance": guidance}))
 
 
 class RunSampler:
     """A run's fitted generators, loaded once, writing chunks of rows."""
 
-    def __init__(self, prepared: Prepared, with_text: bool = False, precision: str = "bfloat16",
+    def __init__(self, prepared: Prepared, with_text: bool = False, precision: str = "auto",
                  device: torch.device | str = "cpu", chunk_rows: int | None = None, guidance: float | None = None):
         from augment.tabular.synthesizer import TabularGAN
 
@@ -48,7 +51,7 @@ class RunSampler:
         tabular = run.require(TABULAR_DIR, "config.json", hint="fit the tabular stage again").parent
         self.gan = TabularGAN.load(tabular, device)
         self.with_text, self.text_model = with_text, None
-        self.generation = generation_config(precision, guidance)
+        self.generation = generation_config(precision, guidance, device)
         self.chunk_rows = chunk_rows or (TEXT_CHUNK_ROWS if with_text else CHUNK_ROWS)
         if self.chunk_rows < 1:
             raise UserError(f"--chunk-rows {self.chunk_rows}: must be at least 1")
@@ -57,7 +60,7 @@ class RunSampler:
             from augment.text.generate import TextModel
 
             adapter = run.require(TEXT_DIR, "adapter", "template.json", hint="fit the text stage again").parent
-            self.text_model = TextModel.load(adapter, precision, device)
+            self.text_model = TextModel.load(adapter, self.generation.precision, device)
             self.schema = prepared.schema
             self.train, self.validation = prepared.rows("train"), prepared.rows("validation")
             self.copies = CopyIndex(joined_text(self.train, self.schema.text_columns))
@@ -112,7 +115,7 @@ class RunSampler:
 
 def sample_to_file(prepared: Prepared, n: int, out: str | Path, world: World, conditions: dict | None = None,
                    balance: str | None = None, seed: int = 0, with_text: bool = False,
-                   precision: str = "bfloat16", chunk_rows: int | None = None, guidance: float | None = None) -> dict:
+                   precision: str = "auto", chunk_rows: int | None = None, guidance: float | None = None) -> dict:
     """The rows `RunSampler.rows` makes, written to `out` chunk by chunk by every rank; resumable.
 
     Memory stays that of one chunk however large `n` is (the text gates, with text, read the

@@ -141,6 +141,18 @@ def test_generation_is_seeded(adapter, clothing_sample, template):
     assert list(first.columns) == list(rows.columns) + template.text_columns
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_precision_is_bfloat16_only_where_the_machine_computes_it_fast(monkeypatch, adapter, fast):
+    """On a CPU without bfloat16 kernels (AVX2 only) bfloat16 ran about 100x slower than float32."""
+    from augment.sample import generation_config
+    from augment.text import generate
+
+    monkeypatch.setattr(generate, "bfloat16_is_fast", lambda device: fast)
+    model = TextModel.load(adapter / "adapter")
+    assert model.precision == generation_config().precision == ("bfloat16" if fast else "float32")
+    assert next(model.model.parameters()).dtype == (torch.bfloat16 if fast else torch.float32)
+
+
 def test_empty_columns_are_drawn_at_the_real_rates(adapter, clothing_sample, template):
     model = TextModel.load(adapter / "adapter")
     assert model.empty_rates == empty_rates(template, clothing_sample.iloc[:16])

@@ -16,8 +16,9 @@ with the full profile's adapter, see reports/text_lm/); guiding only the first t
 (the title and the review's opening) kept the diversity of the text, where guiding every token
 halved the share of distinct word pairs for about the same consistency. A row may not end before
 a length drawn from the real ones (`length_floors`), so the texts are as long as real ones.
-The adapter is merged into the model, which then runs in bfloat16 by default (the benchmark shows
-it keeps float32's validation perplexity at about twice the speed). int8 dynamic quantization is
+The adapter is merged into the model, which then runs in bfloat16 where the machine computes it
+fast (`bfloat16_is_fast`; the benchmark shows it keeps float32's validation perplexity at about
+twice the speed there), else in float32. int8 dynamic quantization is
 faster still but triples this model's perplexity, so it is an option, not the default.
 """
 
@@ -43,7 +44,7 @@ from augment.text.columns import (
     skipped_first_column,
     token_masks,
 )
-from augment.text.models import load_lm, quiet_peft
+from augment.text.models import bfloat16_is_fast, load_lm, quiet_peft
 from augment.text.prompts import PromptTemplate
 
 LENGTH_QUANTILE = 0.98  # completion-length limit: this quantile of the train completions, in tokens
@@ -58,7 +59,7 @@ class GenerationConfig:
     top_k: int = 100  # the nucleus is taken among this many most likely tokens
     batch_size: int = 64
     max_new_tokens: int | None = None  # None: from the fitted adapter's real length distribution
-    precision: str = "bfloat16"  # bfloat16 (default), float32, or int8 (dynamic quantization; loses quality)
+    precision: str = "auto"  # auto (bfloat16 where it is fast, else float32), bfloat16, float32, or int8 (loses quality)
     guidance: float = 3.0  # classifier-free guidance toward the target (1: none); see `_guide`
     guidance_tokens: int = 12  # guide only each row's first tokens: its title and the review's first words
     guidance_plausibility: float = 0.01  # guide among tokens at least this times as likely as the likeliest
@@ -77,9 +78,10 @@ class TextModel:
     length_quantiles: list[int] | None = None  # percentiles of the real completions' lengths, in tokens
 
     @classmethod
-    def load(cls, folder: str | Path, precision: str = "bfloat16", device: torch.device | str = "cpu") -> TextModel:
+    def load(cls, folder: str | Path, precision: str = "auto", device: torch.device | str = "cpu") -> TextModel:
         from peft import PeftModel
 
+        precision = resolve_precision(precision, device)
         folder = Path(folder)
         if not (folder / "template.json").is_file():
             raise UserError(f"{folder}: no fitted text model; run `python -m augment fit DATA --out RUN --stage text`")
@@ -95,12 +97,19 @@ class TextModel:
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         elif precision != "float32":
-            raise UserError(f"precision {precision!r}: use bfloat16, float32 or int8")
+            raise UserError(f"precision {precision!r}: use auto, bfloat16, float32 or int8")
         if precision == "int8" and torch.device(device).type != "cpu":
             raise UserError("int8 dynamic quantization runs on CPU only; use bfloat16 on a GPU")
         template = PromptTemplate.from_dict(meta)
         return cls(model.to(device), tokenizer, template, int(meta.get("max_new_tokens", 160)), precision,
                    meta.get("empty_rates"), meta.get("length_quantiles"))
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """`precision` with "auto" made concrete: bfloat16 where `device` computes it fast, else float32."""
+    if precision == "auto":
+        return "bfloat16" if bfloat16_is_fast(device) else "float32"
+    return precision
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Batches are bucketed by length (rows of similar length share a batch, padded only to the longest
 of them), so a step costs what its real tokens cost; the forward pass runs under bfloat16 autocast
-(the LoRA weights and the optimizer stay float32), and the vocabulary projection is computed only
+where the machine computes bfloat16 fast (the LoRA weights and the optimizer stay float32), and the vocabulary projection is computed only
 where a completion token is predicted. Validation perplexity on completion tokens is
 measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
 RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
@@ -36,7 +36,7 @@ from augment.errors import UserError
 from augment.memory import release_heap
 from augment.runs import read_json, staging_folder, value_hash, write_json
 from augment.text.generate import real_text_facts
-from augment.text.models import DEFAULT_LM, load_lm, quiet_peft
+from augment.text.models import DEFAULT_LM, bfloat16_is_fast, load_lm, quiet_peft
 from augment.text.prompts import PromptTemplate
 
 IGNORE = -100  # label of tokens that carry no loss (prompt and padding)
@@ -64,7 +64,8 @@ class TextConfig:
     checkpoint_every: int = 20
     bucketed: bool = True  # False pads every row to max_tokens (the baseline the benchmark compares)
     balance_target: bool = True  # draw rows so each target level is equally likely (see `target_weights`)
-    mixed_precision: bool = True  # bfloat16 autocast for the forward pass; LoRA weights stay float32
+    # bfloat16 autocast for the forward pass (LoRA weights stay float32); None: where bfloat16 is fast
+    mixed_precision: bool | None = None
     # Recompute each layer's activations in the backward pass instead of keeping them: a step's
     # memory no longer grows with depth x batch x length, for more compute (reports/memory/).
     gradient_checkpointing: bool = True
@@ -258,6 +259,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
     result = FitResult()
     start_step = _resume(out / "checkpoint", model, optimizer, config, result, world)
     pad_to = None if config.bucketed else config.max_tokens
+    mixed = bfloat16_is_fast(world.device) if config.mixed_precision is None else config.mixed_precision
     tokens, started = 0, time.perf_counter()
     bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step",
                disable=not progress or not world.is_main,
@@ -267,7 +269,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         share = [(unconditional if drop else examples)[i]
                  for i, drop in list(zip(plan[step], dropped))[world.rank :: world.size]]
         batch = {k: v.to(world.device) for k, v in collate(share, tokenizer.pad_token_id, pad_to).items()}
-        with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
+        with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=mixed):
             loss_sum, n = completion_loss(trainer, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss_sum / max(n, 1)).backward()
@@ -279,7 +281,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
         if val_examples and (done % config.eval_every == 0 or done == config.steps):
-            score = round(perplexity(model, val_examples, tokenizer.pad_token_id, mixed_precision=config.mixed_precision),
+            score = round(perplexity(model, val_examples, tokenizer.pad_token_id, mixed_precision=mixed),
                           4) if world.is_main else None
             record["validation_perplexity"] = world.broadcast(score)
             if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
