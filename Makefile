@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/scale.py
 	$(PY) bench/finetune_speed.py
 	$(PY) bench/threads.py
+	$(PY) bench/precision.py
 	$(PY) bench/reporting.py
 
 # The reports that read a full-profile run, runs/full2 (discriminator_features, downstream*,

@@ -2,7 +2,7 @@
 
 Every benchmark writes one folder, reports/NAME/: README.md (the figures, for a reader) and
 results.json (every number, with a `provenance` block: the command, the commit, the date, the
-package versions, the machine's cores and the inputs with their sha256). `write_report` also
+package versions, the machine's cores and CPU capability and the inputs with their sha256). `write_report` also
 regenerates reports/README.md, the index, so the index never lists a folder that is not there.
 
     python bench/reporting.py     # rebuild the index from the folders alone
@@ -27,7 +27,10 @@ def report_folder(name: str) -> Path:
 
 
 def provenance(inputs: dict[str, str | Path] | None = None) -> dict:
-    """`augment.runs.provenance`, with the command as a line, the commit and the machine's cores."""
+    """`augment.runs.provenance`, with the command as a line, the commit, the machine's cores and the
+    CPU capability torch uses (AVX2, AVX512, ...: whether bfloat16 is fast there, see bench/precision.py)."""
+    import torch
+
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                            cwd=ROOT, check=False)
@@ -37,6 +40,7 @@ def provenance(inputs: dict[str, str | Path] | None = None) -> dict:
                                          else sys.argv[0], *sys.argv[1:]]),
         "commit": (commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")) or None,
         "cores": len(os.sched_getaffinity(0)),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 
@@ -47,8 +51,9 @@ def write_report(name: str, results: dict, markdown: str, inputs: dict[str, str 
     folder = report_folder(name)
     record = record or provenance(inputs)
     write_json(folder / "results.json", {"headline": headline, **results, "provenance": record})
+    machine = f"{record['cores']} cores" + (f", {record['cpu_capability']}" if record.get("cpu_capability") else "")
     header = (f"Made by `{record['command']}` at commit {record['commit'] or 'unknown'} on {record['date']} "
-              f"({record['cores']} cores).\n\n")
+              f"({machine}).\n\n")
     body = markdown.split("\n", 1)
     write_text(folder / "README.md", body[0] + "\n\n" + header + (body[1].lstrip("\n") if len(body) > 1 else ""))
     write_index()
