@@ -151,7 +151,8 @@ def fit_text_stage(prepared: Prepared, seed: int, profile: str = "quick", steps:
     if world.is_main:
         run.record_stage("text", inputs, [f"{TEXT_DIR}/adapter/template.json"], started, config=asdict(config),
                          seed=seed, best_step=result.best_step, validation_perplexity=result.best_perplexity,
-                         completion_tokens_per_second=result.completion_tokens_per_second, processes=world.size)
+                         completion_tokens_per_second=result.completion_tokens_per_second, processes=world.size,
+                         bfloat16_autocast=result.bfloat16)
     world.barrier()
     return run
 

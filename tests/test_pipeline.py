@@ -16,6 +16,7 @@ from augment.pipeline import SynthesisConfig, synthesis_inputs
 from augment.runs import RunDir, staging_folder, write_json
 from augment.split import load_split
 from augment.text.generate import GenerationConfig
+from augment.text.models import bfloat16_is_fast
 
 # --threads fixed: the uninterrupted and the resumed run are two runs, each would otherwise take the cores
 # free when it starts, and torch's sums over another number of threads round differently.
@@ -48,6 +49,8 @@ def test_run_end_to_end_then_kill_and_resume(tmp_path, review_csv, monkeypatch):
 
     everything = pd.read_parquet(straight / "synthetic_all.parquet")
     assert {"score_p_real", "admission_probability", "reject_reason", "admitted"} <= set(everything.columns)
+    # the LoRA fit computed in bfloat16 only where the machine has its kernels, and says so
+    assert RunDir(straight).manifest()["stages"]["text"]["bfloat16_autocast"] == bfloat16_is_fast("cpu")
     stage = RunDir(straight).manifest()["stages"]["synthesize"]
     assert stage["generated"] == len(everything) and stage["kept"] == 30
     assert (straight / "report" / "report.html").is_file()

@@ -97,6 +97,7 @@ class FitResult:
     best_step: int = 0
     best_perplexity: float | None = None
     completion_tokens_per_second: float = 0.0
+    bfloat16: bool = False  # whether the forward pass ran under bfloat16 autocast (`TextConfig.mixed_precision`)
 
 
 def build_examples(tokenizer, template: PromptTemplate, df: pd.DataFrame, max_tokens: int,
@@ -260,6 +261,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
     start_step = _resume(out / "checkpoint", model, optimizer, config, result, world)
     pad_to = None if config.bucketed else config.max_tokens
     mixed = bfloat16_is_fast(world.device) if config.mixed_precision is None else config.mixed_precision
+    result.bfloat16 = mixed
     tokens, started = 0, time.perf_counter()
     bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step",
                disable=not progress or not world.is_main,
