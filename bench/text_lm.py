@@ -4,12 +4,12 @@ Fitting: LoRA steps at batch 8, rows padded to 160 tokens in float32 (the plain 
 under bfloat16 autocast, and ours (bucketed by length, bfloat16 autocast); completion tokens per
 second. Generation: rows a minute (and completion tokens a second) for the conditioning fields of
 real validation rows: transformers' generate, our decode loop in float32, in the default precision,
-in the default precision with classifier-free guidance (the default), the default at batch 128, the default with a heavier
-repetition penalty (1.15), int8 dynamic quantization. The default precision and the bfloat16
-autocast are bfloat16 only where the machine has bfloat16 kernels (`bfloat16_is_fast`); elsewhere
-they are float32 and the padded bfloat16 loop is left out (bfloat16 there: bench/precision.py); each path's peak memory, validation
-perplexity, rating consistency (Spearman of a
-TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of distinct word pairs,
+in the default precision with classifier-free guidance (the default), the default at batch 128,
+the default with a heavier repetition penalty (1.15), int8 dynamic quantization. The default
+precision and the bfloat16 autocast are bfloat16 only where the machine has bfloat16 kernels
+(`bfloat16_is_fast`); elsewhere they are float32 and the padded bfloat16 loop is left out
+(bfloat16 there: bench/precision.py). Each path's peak memory, validation perplexity, rating
+consistency (Spearman of a TF-IDF+ridge judge's rating of the text vs the conditioned rating), share of distinct word pairs,
 word reuse and loops side by side with the real validation text's. 20 generated rows
 with their fields go to reports/text_lm/samples.md.
 

@@ -2,8 +2,8 @@
 
 Batches are bucketed by length (rows of similar length share a batch, padded only to the longest
 of them), so a step costs what its real tokens cost; the forward pass runs under bfloat16 autocast
-where the machine computes bfloat16 fast (the LoRA weights and the optimizer stay float32), and the vocabulary projection is computed only
-where a completion token is predicted. Validation perplexity on completion tokens is
+where the machine computes bfloat16 fast (the LoRA weights and the optimizer stay float32), and
+the vocabulary projection is computed only where a completion token is predicted. Validation perplexity on completion tokens is
 measured every `eval_every` steps and the best adapter is kept. A checkpoint (adapter, optimizer,
 RNG, step) every `checkpoint_every` steps lets a killed fit continue where it stopped, to the same
 result as an uninterrupted one: the whole batch plan is fixed by the seed up front. A tenth of the
@@ -260,8 +260,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
     result = FitResult()
     start_step = _resume(out / "checkpoint", model, optimizer, config, result, world)
     pad_to = None if config.bucketed else config.max_tokens
-    mixed = bfloat16_is_fast(world.device) if config.mixed_precision is None else config.mixed_precision
-    result.bfloat16 = mixed
+    result.bfloat16 = bfloat16_is_fast(world.device) if config.mixed_precision is None else config.mixed_precision
     tokens, started = 0, time.perf_counter()
     bar = tqdm(range(start_step, config.steps), desc="text LoRA", unit="step",
                disable=not progress or not world.is_main,
@@ -271,7 +270,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         share = [(unconditional if drop else examples)[i]
                  for i, drop in list(zip(plan[step], dropped))[world.rank :: world.size]]
         batch = {k: v.to(world.device) for k, v in collate(share, tokenizer.pad_token_id, pad_to).items()}
-        with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=mixed):
+        with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=result.bfloat16):
             loss_sum, n = completion_loss(trainer, batch)
         optimizer.zero_grad(set_to_none=True)
         (loss_sum / max(n, 1)).backward()
@@ -283,7 +282,7 @@ def fit_text(train: pd.DataFrame, validation: pd.DataFrame | None, template: Pro
         record = {"step": step + 1, "loss": round(loss_sum.item() / max(n, 1), 4)}
         done = step + 1
         if val_examples and (done % config.eval_every == 0 or done == config.steps):
-            score = round(perplexity(model, val_examples, tokenizer.pad_token_id, mixed_precision=mixed),
+            score = round(perplexity(model, val_examples, tokenizer.pad_token_id, mixed_precision=result.bfloat16),
                           4) if world.is_main else None
             record["validation_perplexity"] = world.broadcast(score)
             if result.best_perplexity is None or record["validation_perplexity"] < result.best_perplexity:
