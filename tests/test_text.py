@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from augment.schema import detect_schema
@@ -227,6 +229,57 @@ def test_guidance_keeps_each_row_with_its_twin(template, tokenizer, clothing_sam
     plain = run(False, end)
     assert len(plain[0]) < 10 and max(len(ids) for ids in plain) == 10
     assert run(True, end) == plain
+
+
+def test_growing_cache_holds_what_the_dynamic_cache_holds(monkeypatch):
+    """Tokens written in place into buffers that grow, rows dropped between steps: the logits are
+    those of transformers' own cache (a tiny random Llama, so the buffers fill and grow often)."""
+    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+    from transformers.cache_utils import Cache
+
+    from augment.text.generate import GrowingLayer
+
+    monkeypatch.setattr(GrowingLayer, "HEADROOM", 3)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2)).eval()
+    ids = torch.randint(1, 50, (5, 7))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = mask[3, :1] = 0  # left padding
+    caches = [DynamicCache(), Cache(layer_class_to_replicate=GrowingLayer)]
+    with torch.no_grad():
+        for step, keep in enumerate([None, None, [0, 1, 3, 4], None, [1, 2, 3], None, [0, 2], None]):
+            if keep is not None:
+                for cache in caches:
+                    cache.batch_select_indices(torch.tensor(keep))
+                ids, mask = ids[keep], mask[keep]
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:] if step == 0 else \
+                mask.sum(-1, keepdim=True) - 1
+            logits = [model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
+                            use_cache=True).logits[:, -1] for cache in caches]
+            torch.testing.assert_close(logits[1], logits[0], msg=f"step {step}")
+            ids = logits[0].argmax(-1, keepdim=True)
+            mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
+    assert caches[1].layers[0].capacity > 7 + 3  # the buffers grew
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 12), st.floats(1.0, 2.0), st.integers(0, 2**31 - 1))
+def test_repetition_penalty_changes_only_the_written_tokens_once(rows, written, penalty, seed):
+    """The penalty read from each row's written tokens is the CTRL rule applied over the whole
+    vocabulary: each written token (not exempt) penalized once, however often it was written."""
+    from augment.text.generate import _penalize
+
+    generator = torch.Generator().manual_seed(seed)
+    vocab = 20
+    logits = torch.randn(rows, vocab, generator=generator) * 3
+    history = torch.randint(0, vocab, (rows, written), generator=generator)
+    penalized = torch.rand(vocab, generator=generator) > 0.2
+    seen = torch.zeros(rows, vocab, dtype=torch.bool)
+    seen.scatter_(1, history, True)
+    seen &= penalized
+    expected = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+    torch.testing.assert_close(_penalize(logits, history, penalized, penalty), expected)
 
 
 def test_guidance_prefers_what_the_condition_makes_likelier():

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from transformers.cache_utils import Cache, DynamicLayer
 
 from augment.errors import UserError
 from augment.runs import read_json
@@ -154,6 +155,43 @@ class LengthFloor:
             logits[ended] = logits[ended].masked_fill(self.masks.glued, -torch.inf)
 
 
+class GrowingLayer(DynamicLayer):
+    """One layer's keys and values in buffers with room to grow, each new token written in place.
+    transformers' DynamicLayer concatenates the whole cache with every token: a fifth of the decode
+    loop's time (2 CPU cores, float32), growing with the text's length."""
+
+    HEADROOM = 64  # tokens of room added whenever a buffer is full
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            super().lazy_initialization(key_states, value_states)
+            self.keys, self.values = key_states[..., :0, :], value_states[..., :0, :]
+            self.capacity = 0
+        length = self.keys.shape[-2]
+        end = length + key_states.shape[-2]
+        if end > self.capacity:
+            self._move(end + self.HEADROOM)
+        self.key_buffer[..., length:end, :] = key_states
+        self.value_buffer[..., length:end, :] = value_states
+        self.keys, self.values = self.key_buffer[..., :end, :], self.value_buffer[..., :end, :]
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.get_seq_length() > 0:
+            self.keys, self.values = self.keys[indices], self.values[indices]
+            self._move(self.capacity)  # keep the room: rows leave far more often than the buffer fills
+
+    def _move(self, capacity: int) -> None:
+        """Copy the cached tokens into new buffers of `capacity` tokens."""
+        length = self.keys.shape[-2]
+        self.key_buffer = self.keys.new_empty(*self.keys.shape[:-2], capacity, self.keys.shape[-1])
+        self.value_buffer = self.values.new_empty(*self.values.shape[:-2], capacity, self.values.shape[-1])
+        self.key_buffer[..., :length, :] = self.keys
+        self.value_buffer[..., :length, :] = self.values
+        self.keys, self.values = self.key_buffer[..., :length, :], self.value_buffer[..., :length, :]
+        self.capacity = capacity
+
+
 def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, twins: Twins | None):
     """Run the prompts through the model: the cache, each row's next-token logits, the attention
     mask and each row's next position. With twins, the cache holds the twins after the rows and
@@ -161,7 +199,8 @@ def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, twins
     whole first line of fields) and computes only its own last tokens, so guidance doubles the
     prompt's cost only for those."""
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                cache=Cache(layer_class_to_replicate=GrowingLayer), use_cache=True,
                 logits_to_keep=_last_position(input_ids))
     cache, logits, next_position = out.cache, out.logits[:, -1].float(), attention_mask.sum(-1)
     if twins is None:
@@ -203,7 +242,7 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
     each row must write before it may end."""
     rows, device, guided = len(input_ids), input_ids.device, twins is not None
     cache, logits, attention_mask, next_position = _prefill(model, input_ids, attention_mask, twins)
-    seen = torch.zeros(rows, logits.shape[-1], dtype=torch.bool, device=device)  # tokens written: penalized
+    history = torch.empty(rows, 0, dtype=torch.long, device=device)  # the tokens each row has written
     penalized = torch.ones(logits.shape[-1], dtype=torch.bool, device=device)
     penalized[list(exempt)] = False
     alive = torch.arange(rows, device=device)
@@ -216,10 +255,10 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
             floor.restrict(logits, alive.tolist(), written, eos_id)
         if guided:
             logits = _guide(logits, unconditional, config.guidance, config.guidance_plausibility)
-        token = _sample(logits, seen[alive], config, generator)
+        token = _sample(_penalize(logits, history, penalized, config.repetition_penalty), config, generator)
         for row, t in zip(alive.tolist(), token.tolist()):
             written[row].append(t)
-        seen[alive, token] |= penalized[token]
+        history = torch.cat([history, token[:, None]], dim=1)
         keep = token != eos_id
         if control is not None:
             keep &= ~torch.tensor(control.advance(alive.tolist(), written), device=device)
@@ -228,7 +267,7 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new
         stop_guiding = guided and step + 1 >= config.guidance_tokens
         if not keep.all() or stop_guiding:
             index = keep.nonzero().squeeze(1)
-            alive, token = alive[index], token[index]
+            alive, token, history = alive[index], token[index], history[index]
             if guided and not stop_guiding:  # the unconditional twins follow their rows
                 index = torch.cat([index, index + len(keep)])
             guided = guided and not stop_guiding
@@ -256,14 +295,23 @@ def _guide(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float,
     return guided.masked_fill(implausible, -torch.inf)
 
 
-def _sample(logits: torch.Tensor, seen: torch.Tensor, config: GenerationConfig,
-            generator: torch.Generator) -> torch.Tensor:
-    """Repetition penalty (CTRL-style), temperature, nucleus (top-p) sampling within the top-k tokens.
+def _penalize(logits: torch.Tensor, history: torch.Tensor, penalized: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL-style repetition penalty, once per distinct token a row has written (`history`, one row of
+    token ids per batch row) among the `penalized` ones. Only those tokens' logits are read and
+    written: a pass over the whole 49k-token vocabulary for every row and step cost more than the
+    sampling itself."""
+    if history.shape[1] == 0 or penalty == 1.0:
+        return logits
+    before = logits.gather(1, history)  # a token written twice is read twice and penalized once
+    after = torch.where(penalized[history], torch.where(before > 0, before / penalty, before * penalty), before)
+    return logits.scatter(1, history, after)
+
+
+def _sample(logits: torch.Tensor, config: GenerationConfig, generator: torch.Generator) -> torch.Tensor:
+    """Temperature, nucleus (top-p) sampling within the top-k tokens.
 
     Sorting and drawing over the whole 49k-token vocabulary for every row and step cost a third of
     generation time; the nucleus is taken among the `top_k` most likely tokens instead."""
-    penalty = config.repetition_penalty
-    logits = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
     top_logits, top_tokens = logits.topk(min(config.top_k, logits.shape[-1]), dim=-1)  # sorted, descending
     probs = torch.softmax(top_logits / config.temperature, dim=-1)
     outside = probs.cumsum(-1) - probs > config.top_p  # keep the smallest set reaching top_p
