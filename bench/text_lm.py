@@ -77,6 +77,7 @@ def main() -> None:
     rows = real_rows.drop(columns=template.text_columns)
     generation, samples, real_tokens = time_generation(adapter, rows, validation, judge, schema.target, template,
                                                        args.seed)
+    ceiling = compute_ceiling(adapter, rows, real_tokens)
     summary = {
         "command": "python bench/text_lm.py " + " ".join(sys.argv[1:]),
         "fitting": fitting,
@@ -85,6 +86,7 @@ def main() -> None:
                     "validation_perplexity": fit.best_perplexity, "fitted_by": source},
         "rows": len(rows),
         "generation": generation,
+        "compute_ceiling": ceiling,
         "real_validation_rating_consistency": round(real_consistency, 3),
         "real_validation_text": {"mean_completion_tokens": round(real_tokens, 1),
                                  "mean_words": round(float(real_texts.str.split().str.len().mean()), 1),
@@ -183,6 +185,32 @@ def time_generation(adapter: Path, rows, validation, judge, target: str, templat
     return generation, samples, real_tokens
 
 
+def compute_ceiling(adapter: Path, rows: pd.DataFrame, completion_tokens: float) -> dict:
+    """The most rows a minute any decode loop could write here: the multiply-adds a row needs (every
+    linear layer over its prompt and a real-length completion, the vocabulary projection once per
+    written token; attention and guidance's twins left out, so a real loop stays below it) at the
+    rate this machine multiplies large matrices in the default precision."""
+    import torch
+
+    precision = resolve_precision(GenerationConfig.precision)
+    model = TextModel.load(adapter, precision)
+    prompt_tokens = float(np.mean([len(ids) for ids in model.tokenizer(
+        [model.template.prompt(row) for _, row in rows.iterrows()], add_special_tokens=False)["input_ids"]]))
+    head = model.model.get_output_embeddings().weight.numel()
+    layers = sum(m.weight.numel() for m in model.model.modules() if isinstance(m, torch.nn.Linear)) - head
+    flops = 2 * layers * (prompt_tokens + completion_tokens) + 2 * head * completion_tokens
+    a, b = (torch.randn(2048, 2048, dtype=getattr(torch, precision)) for _ in range(2))
+    seconds = []
+    for _ in range(7):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        seconds.append(time.perf_counter() - started)
+    rate = 2 * 2048**3 / float(np.median(seconds[2:]))
+    return {"precision": precision, "prompt_tokens": round(prompt_tokens, 1), "completion_tokens": round(completion_tokens, 1),
+            "gflop_per_row": round(flops / 1e9, 2), "matmul_gflops": round(rate / 1e9, 1),
+            "rows_per_minute": round(rate / flops * 60, 1)}
+
+
 def run_adapter(run: RunDir, split: dict) -> tuple[Path, int, SimpleNamespace, float, str]:
     """A pipeline run's fitted adapter, its steps, its fit's facts and seconds, and where it came from.
     The run must have split the data as this script does, or the validation rows generated for
@@ -275,6 +303,7 @@ def markdown(summary: dict) -> str:
         (f"| real validation text | | | | | | {real} | {text['mean_words']} | {text['distinct_word_pairs']} | "
         f"{text['distinct_words_median']} | {text['repeated_4grams']} |"),
         "",
+        *ceiling_lines(summary.get("compute_ceiling")),
         (f"{summary['rows']} rows, their fields from real validation rows. Rows / minute at the real length: "
         f"completion tokens per second over the real mean of {text['mean_completion_tokens']} tokens per row "
         "(compare the mean words with the real text's). Peak RSS: the process's peak resident memory while the "
@@ -285,6 +314,17 @@ def markdown(summary: dict) -> str:
         "of theirs). Texts repeating 4 words: the share with a run of four words written twice (loops)."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def ceiling_lines(ceiling: dict | None) -> list[str]:
+    """The compute ceiling's sentence under the generation table (reports made before it have none)."""
+    if not ceiling:
+        return []
+    return [(f"Compute ceiling on this machine: a row is {ceiling['prompt_tokens']} prompt tokens and a "
+             f"{ceiling['completion_tokens']}-token completion, {ceiling['gflop_per_row']} GFLOP through the "
+             f"linear layers; at the {ceiling['matmul_gflops']} GFLOP/s this machine multiplies 2048-square "
+             f"{ceiling['precision']} matrices, no decode loop writes more than **{ceiling['rows_per_minute']} rows / minute** (attention "
+             "and guidance left out, so real loops stay below it)."), ""]
 
 
 def sample_markdown(rows: pd.DataFrame, template: PromptTemplate, command: str) -> str:
