@@ -369,7 +369,10 @@ def generate_text(text_model: TextModel, rows: pd.DataFrame, config: GenerationC
     first_column = (~writes[:, 0]).astype(int) if len(columns) > 1 else np.zeros(len(rows), int)
     floors = length_floors(text_model.length_quantiles, config.length_floor, writes[:, -1], seed)
     prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    order = np.argsort([len(ids) for ids in prompt_ids], kind="stable")
+    # Batches of rows that end about together: a row writes a little past its length floor, and a
+    # batch runs until its last row ends, its few last rows at nearly the cost of a full batch.
+    prompt_lengths = [len(ids) for ids in prompt_ids]
+    order = np.lexsort((prompt_lengths,) if floors is None else (prompt_lengths, floors))
     completions = ["" if write else skipped for write in writes[:, 0]]
     todo = order[writes[order].any(axis=1)]  # rows with every column drawn empty: nothing to write
     max_new = config.max_new_tokens or text_model.max_new_tokens
