@@ -16,10 +16,10 @@ with the full profile's adapter, see reports/text_lm/); guiding only the first t
 (the title and the review's opening) kept the diversity of the text, where guiding every token
 halved the share of distinct word pairs for about the same consistency. A row may not end before
 a length drawn from the real ones (`length_floors`), so the texts are as long as real ones.
-The adapter is merged into the model, which then runs in bfloat16 where the machine computes it
-fast (`bfloat16_is_fast`; the benchmark shows it keeps float32's validation perplexity at about
-twice the speed there), else in float32. int8 dynamic quantization is
-faster still but triples this model's perplexity, so it is an option, not the default.
+The adapter is merged into the model, which then runs in bfloat16 where the machine has bfloat16
+kernels (`bfloat16_is_fast`: a GPU, an AVX-512 CPU), else in float32: on an AVX2-only CPU bfloat16
+decodes slower than float32 (reports/precision/). int8 dynamic quantization is faster still but
+triples this model's perplexity, so it is an option, not the default.
 """
 
 from __future__ import annotations
@@ -177,9 +177,19 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.get_seq_length() > 0:
+        """Keep the batch rows `indices` (ascending), in place: only the rows whose place changes are
+        copied. Copying the whole cache whenever a row left cost a tenth of the decode loop's time."""
+        if self.get_seq_length() > 0 and len(indices) > len(self.keys):  # rows repeated (the twins): a copy
             self.keys, self.values = self.keys[indices], self.values[indices]
-            self._move(self.capacity)  # keep the room: rows leave far more often than the buffer fills
+            self._move(self.capacity)
+        elif self.get_seq_length() > 0:
+            length = self.keys.shape[-2]
+            moved = (indices != torch.arange(len(indices), device=indices.device)).nonzero().squeeze(1)
+            if len(moved):
+                self.key_buffer[moved, ..., :length, :] = self.keys[indices[moved]]
+                self.value_buffer[moved, ..., :length, :] = self.values[indices[moved]]
+            self.key_buffer, self.value_buffer = self.key_buffer[: len(indices)], self.value_buffer[: len(indices)]
+            self.keys, self.values = self.key_buffer[..., :length, :], self.value_buffer[..., :length, :]
 
     def _move(self, capacity: int) -> None:
         """Copy the cached tokens into new buffers of `capacity` tokens."""
