@@ -177,19 +177,21 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Keep the batch rows `indices` (ascending), in place: only the rows whose place changes are
-        copied. Copying the whole cache whenever a row left cost a tenth of the decode loop's time."""
-        if self.get_seq_length() > 0 and len(indices) > len(self.keys):  # rows repeated (the twins): a copy
+        """Keep the batch rows `indices`, in place: only the rows whose place changes are copied.
+        Copying the whole cache twice whenever a row left cost about 6% of the decode loop's time."""
+        if self.get_seq_length() == 0:
+            return
+        if len(indices) > len(self.keys):  # rows repeated (the twins): new buffers
             self.keys, self.values = self.keys[indices], self.values[indices]
             self._move(self.capacity)
-        elif self.get_seq_length() > 0:
-            length = self.keys.shape[-2]
-            moved = (indices != torch.arange(len(indices), device=indices.device)).nonzero().squeeze(1)
-            if len(moved):
-                self.key_buffer[moved, ..., :length, :] = self.keys[indices[moved]]
-                self.value_buffer[moved, ..., :length, :] = self.values[indices[moved]]
-            self.key_buffer, self.value_buffer = self.key_buffer[: len(indices)], self.value_buffer[: len(indices)]
-            self.keys, self.values = self.key_buffer[..., :length, :], self.value_buffer[..., :length, :]
+            return
+        length = self.keys.shape[-2]
+        moved = (indices != torch.arange(len(indices), device=indices.device)).nonzero().squeeze(1)
+        if len(moved):  # the right-hand side is gathered first, so a row may move onto one that moves too
+            self.key_buffer[moved, ..., :length, :] = self.keys[indices[moved]]
+            self.value_buffer[moved, ..., :length, :] = self.values[indices[moved]]
+        self.key_buffer, self.value_buffer = self.key_buffer[: len(indices)], self.value_buffer[: len(indices)]
+        self.keys, self.values = self.key_buffer[..., :length, :], self.value_buffer[..., :length, :]
 
     def _move(self, capacity: int) -> None:
         """Copy the cached tokens into new buffers of `capacity` tokens."""
